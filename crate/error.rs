@@ -25,7 +25,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// A batch file has the wrong size (truncated download, wrong file).
-    #[error("{}: {actual} bytes, expected {expected} (10,000 records of 3,073 bytes); the file is truncated or not a CIFAR-10 binary batch: delete it and re-run `klayer download`", path.display())]
+    #[error("{}: {actual} bytes, expected {expected} ({} records of 3,073 bytes); the file is truncated or not a CIFAR-10 binary batch: delete it and re-run `klayer download`", path.display(), expected / 3073)]
     BadFileSize {
         /// The file.
         path: PathBuf,

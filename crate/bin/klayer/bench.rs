@@ -1,0 +1,150 @@
+//! `klayer bench`: update steps of a given net on random CIFAR-shaped data, timed.
+
+use std::time::Instant;
+
+use clap::Args;
+use ndarray::Array2;
+use ndarray_rand::rand_distr::StandardNormal;
+use ndarray_rand::RandomExt;
+use rand::seq::SliceRandom;
+use serde_json::json;
+
+use crate::args::NetArgs;
+use klayer::bn_stats::update_ema;
+use klayer::data::Dataset;
+use klayer::rng::{rng, Stream};
+use klayer::train::{evaluate_set, Optimizer, OptimizerState};
+use klayer::{Error, Result, Scalar};
+
+/// Flags of `klayer bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    net: NetArgs,
+    /// Images per mini-batch.
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Timed update steps.
+    #[arg(long, default_value_t = 2000)]
+    steps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 200)]
+    warmup: usize,
+    /// Random images in the pool mini-batches are drawn from.
+    #[arg(long, default_value_t = 10_000)]
+    images: usize,
+    /// Use Adam instead of SGD.
+    #[arg(long)]
+    adam: bool,
+    /// Benchmark f64 instead of f32.
+    #[arg(long)]
+    f64: bool,
+    /// Also time one evaluation pass over 50,000 images (45,000 train + 5,000 validation).
+    #[arg(long)]
+    eval: bool,
+    /// Print one line of JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the benchmark.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.f64 {
+        run_typed::<f64>(args)
+    } else {
+        run_typed::<f32>(args)
+    }
+}
+
+fn run_typed<T: Scalar>(args: &BenchArgs) -> Result<()> {
+    if args.steps == 0 {
+        return Err(Error::config("--steps", "must be at least 1"));
+    }
+    if args.batch == 0 || args.batch > args.images {
+        return Err(Error::config(
+            "--batch",
+            format!("must be in 1..={} (the --images pool)", args.images),
+        ));
+    }
+    let dim = klayer::data::IMAGE_DIM;
+    let mut net = args.net.config(dim, 10)?.build::<T>()?;
+    let mut r = rng(args.net.seed, Stream::Data);
+    let x = Array2::<f64>::random_using((args.images, dim), StandardNormal, &mut r).mapv(T::of);
+    let y = (0..args.images).map(|i| i % 10).collect();
+    let data = Dataset::new(x, y, 10)?;
+    let kind = if args.adam {
+        Optimizer::ADAM
+    } else {
+        Optimizer::Sgd
+    };
+    let mut opt = OptimizerState::new(kind, &mut net);
+    let mut order: Vec<usize> = (0..args.images).collect();
+    let mut pos = order.len();
+    let mut xb = Array2::zeros((args.batch, dim));
+    let mut yb = Vec::new();
+    let mut step = |net: &mut klayer::net::Network<T>| -> Result<()> {
+        if pos + args.batch > order.len() {
+            order.shuffle(&mut r);
+            pos = 0;
+        }
+        data.batch_into(&order[pos..pos + args.batch], &mut xb, &mut yb);
+        pos += args.batch;
+        net.grads(xb.view(), &yb, 0.005)?;
+        update_ema(net, 0.9);
+        opt.step(net, 0.01);
+        Ok(())
+    };
+    for _ in 0..args.warmup {
+        step(&mut net)?;
+    }
+    const BLOCKS: usize = 5;
+    let per_block = args.steps.div_ceil(BLOCKS);
+    let mut block_ms = Vec::new();
+    for _ in 0..BLOCKS {
+        let t = Instant::now();
+        for _ in 0..per_block {
+            step(&mut net)?;
+        }
+        block_ms.push(t.elapsed().as_secs_f64() * 1e3 / per_block as f64);
+    }
+    block_ms.sort_by(f64::total_cmp);
+    let median = block_ms[BLOCKS / 2];
+    let best = block_ms[0];
+    let eval_seconds = if args.eval {
+        let big = Array2::<f64>::random_using((50_000, dim), StandardNormal, &mut r).mapv(T::of);
+        let labels = (0..50_000).map(|i| i % 10).collect();
+        let set = Dataset::new(big, labels, 10)?;
+        let t = Instant::now();
+        evaluate_set(&mut net, &set, None, 0.005, &Default::default())?;
+        Some(t.elapsed().as_secs_f64())
+    } else {
+        None
+    };
+    let threads = rayon::current_num_threads();
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "ms_per_step": median,
+                "best_ms_per_step": best,
+                "steps": per_block * BLOCKS,
+                "batch": args.batch,
+                "hidden": args.net.hidden,
+                "precision": T::NAME,
+                "threads": threads,
+                "eval_50k_seconds": eval_seconds,
+            })
+        );
+    } else {
+        println!(
+            "{} ({}), batch {}: {median:.3} ms per update step (median of {BLOCKS} blocks of {per_block}; best {best:.3}), {threads} threads",
+            net.describe(),
+            T::NAME,
+            args.batch
+        );
+        if let Some(s) = eval_seconds {
+            println!("evaluation of 50,000 images: {:.3} s", s);
+        }
+    }
+    Ok(())
+}

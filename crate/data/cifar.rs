@@ -1,0 +1,360 @@
+//! The CIFAR-10 binary format: its constants, reading one batch file, and reading the whole
+//! `cifar-10-batches-bin` directory.
+//!
+//! A batch file is a sequence of 3,073-byte records: one label byte (`0..=9`) followed by the
+//! 3,072 pixel bytes of a 32x32 colour image, channel by channel (1,024 red, 1,024 green,
+//! 1,024 blue bytes), each channel row-major. The official files hold 10,000 records each.
+//!
+//! Reading never panics on bad input: a missing file is [`Error::FileMissing`], a file of the
+//! wrong size (wrong file, truncated download) is [`Error::BadFileSize`], a label byte above 9
+//! is [`Error::BadLabel`].
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::{Error, Result};
+
+/// Width and height of an image, in pixels.
+pub const IMAGE_SIDE: usize = 32;
+/// Colour channels per image (red, green, blue).
+pub const CHANNELS: usize = 3;
+/// Pixels of one channel: `IMAGE_SIDE * IMAGE_SIDE` = 1,024.
+pub const CHANNEL_DIM: usize = IMAGE_SIDE * IMAGE_SIDE;
+/// Bytes (features) per image: `CHANNELS * IMAGE_SIDE * IMAGE_SIDE` = 3,072.
+pub const IMAGE_DIM: usize = CHANNELS * CHANNEL_DIM;
+/// Bytes per record in a batch file: one label byte, then the image = 3,073.
+pub const RECORD_BYTES: usize = 1 + IMAGE_DIM;
+/// Records in each official batch file.
+pub const RECORDS_PER_FILE: usize = 10_000;
+/// Size in bytes of each official batch file: 30,730,000.
+pub const FILE_BYTES: u64 = (RECORD_BYTES * RECORDS_PER_FILE) as u64;
+/// Number of classes.
+pub const NUM_CLASSES: usize = 10;
+/// Class names, indexed by label.
+pub const CLASS_NAMES: [&str; NUM_CLASSES] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
+/// The five training batch files, in the order their images are concatenated.
+pub const TRAIN_FILES: [&str; 5] = [
+    "data_batch_1.bin",
+    "data_batch_2.bin",
+    "data_batch_3.bin",
+    "data_batch_4.bin",
+    "data_batch_5.bin",
+];
+/// The test batch file.
+pub const TEST_FILE: &str = "test_batch.bin";
+/// All six batch files a `cifar-10-batches-bin` directory must hold: the training files, then
+/// the test file.
+pub const BATCH_FILES: [&str; 6] = [
+    TRAIN_FILES[0],
+    TRAIN_FILES[1],
+    TRAIN_FILES[2],
+    TRAIN_FILES[3],
+    TRAIN_FILES[4],
+    TEST_FILE,
+];
+/// Training images in the official release (5 files of 10,000).
+pub const TRAIN_IMAGES: usize = TRAIN_FILES.len() * RECORDS_PER_FILE;
+/// Test images in the official release.
+pub const TEST_IMAGES: usize = RECORDS_PER_FILE;
+
+/// Images as raw bytes, exactly as stored in the batch files.
+///
+/// Image `i` is `pixels[i * IMAGE_DIM..(i + 1) * IMAGE_DIM]`, in channel-major (CHW) order:
+/// byte `c * 1024 + y * 32 + x` is channel `c` of the pixel in row `y`, column `x`.
+///
+/// # Example
+/// ```
+/// use klayer::data::{RawImages, IMAGE_DIM};
+/// let raw = RawImages { pixels: vec![7; 2 * IMAGE_DIM], labels: vec![3, 9] };
+/// assert_eq!(raw.len(), 2);
+/// assert_eq!(raw.image(1)[0], 7);
+/// assert_eq!(raw.slice(1, 2).labels, vec![9]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RawImages {
+    /// `n * IMAGE_DIM` pixel bytes, one image after the other.
+    pub pixels: Vec<u8>,
+    /// `n` labels, each in `0..NUM_CLASSES`.
+    pub labels: Vec<u8>,
+}
+
+impl RawImages {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True if there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The pixel bytes of image `i`.
+    ///
+    /// **Panics** if `i` is out of range.
+    pub fn image(&self, i: usize) -> &[u8] {
+        &self.pixels[i * IMAGE_DIM..(i + 1) * IMAGE_DIM]
+    }
+
+    /// A copy of the images `start..end`.
+    ///
+    /// **Panics** if the range is out of bounds.
+    pub fn slice(&self, start: usize, end: usize) -> RawImages {
+        RawImages {
+            pixels: self.pixels[start * IMAGE_DIM..end * IMAGE_DIM].to_vec(),
+            labels: self.labels[start..end].to_vec(),
+        }
+    }
+
+    /// Number of images of each class.
+    pub fn class_counts(&self) -> [usize; NUM_CLASSES] {
+        let mut counts = [0; NUM_CLASSES];
+        for &l in &self.labels {
+            counts[l as usize] += 1;
+        }
+        counts
+    }
+}
+
+/// Reads one official batch file (10,000 records).
+///
+/// Errors: [`Error::FileMissing`] if the file does not exist, [`Error::BadFileSize`] if it is
+/// not exactly 30,730,000 bytes, [`Error::BadLabel`] if a label byte is above 9,
+/// [`Error::Io`] for other read failures.
+pub fn read_batch(path: impl AsRef<Path>) -> Result<RawImages> {
+    read_batch_records(path, RECORDS_PER_FILE)
+}
+
+/// Reads a batch file that must hold exactly `records` records.
+///
+/// [`read_batch`] is this with the official 10,000; other counts serve tests and hand-made
+/// subsets. Same errors as [`read_batch`].
+///
+/// # Example
+/// ```
+/// use klayer::data::{read_batch_records, RECORD_BYTES};
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("tiny.bin");
+/// let mut bytes = vec![0u8; 2 * RECORD_BYTES];
+/// bytes[RECORD_BYTES] = 4; // label of the second record
+/// std::fs::write(&path, &bytes).unwrap();
+/// let raw = read_batch_records(&path, 2).unwrap();
+/// assert_eq!(raw.labels, vec![0, 4]);
+/// assert!(read_batch_records(&path, 3).is_err()); // wrong size
+/// ```
+pub fn read_batch_records(path: impl AsRef<Path>, records: usize) -> Result<RawImages> {
+    let mut raw = RawImages {
+        pixels: vec![0; records * IMAGE_DIM],
+        labels: vec![0; records],
+    };
+    read_batch_into(path.as_ref(), &mut raw.pixels, &mut raw.labels)?;
+    Ok(raw)
+}
+
+/// Reads the batch file at `path` into `pixels` and `labels`, whose lengths (`n * IMAGE_DIM`
+/// and `n`) fix the number of records the file must hold.
+fn read_batch_into(path: &Path, pixels: &mut [u8], labels: &mut [u8]) -> Result<()> {
+    let records = labels.len();
+    debug_assert_eq!(pixels.len(), records * IMAGE_DIM);
+    let expected = (records * RECORD_BYTES) as u64;
+    // Check the size first so that a huge wrong file is not read into memory.
+    let meta = fs::metadata(path).map_err(|e| missing_or_io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::FileMissing {
+            path: path.to_path_buf(),
+        });
+    }
+    if meta.len() != expected {
+        return Err(bad_size(path, meta.len(), expected));
+    }
+    let bytes = fs::read(path).map_err(|e| missing_or_io(path, e))?;
+    if bytes.len() as u64 != expected {
+        // The file changed between the two calls.
+        return Err(bad_size(path, bytes.len() as u64, expected));
+    }
+    let records_in = bytes.chunks_exact(RECORD_BYTES);
+    let images_out = pixels.chunks_exact_mut(IMAGE_DIM);
+    for (record, ((rec, img), lab)) in records_in
+        .zip(images_out)
+        .zip(labels.iter_mut())
+        .enumerate()
+    {
+        let label = rec[0];
+        if label as usize >= NUM_CLASSES {
+            return Err(Error::BadLabel {
+                path: path.to_path_buf(),
+                record,
+                label,
+            });
+        }
+        *lab = label;
+        img.copy_from_slice(&rec[1..]);
+    }
+    Ok(())
+}
+
+fn bad_size(path: &Path, actual: u64, expected: u64) -> Error {
+    Error::BadFileSize {
+        path: path.to_path_buf(),
+        actual,
+        expected,
+    }
+}
+
+fn missing_or_io(path: &Path, e: io::Error) -> Error {
+    if e.kind() == io::ErrorKind::NotFound {
+        Error::FileMissing {
+            path: path.to_path_buf(),
+        }
+    } else {
+        Error::io(path, e)
+    }
+}
+
+/// Reads a whole official `cifar-10-batches-bin` directory: the 50,000 training images
+/// (`data_batch_1.bin` to `data_batch_5.bin`, in that order) and the 10,000 test images.
+///
+/// The six files are read in parallel. On failure the error of the first bad file (in the order
+/// of [`BATCH_FILES`]) is returned; see [`read_batch`] for the kinds.
+pub fn read_dir(dir: impl AsRef<Path>) -> Result<(RawImages, RawImages)> {
+    read_dir_records(dir, RECORDS_PER_FILE)
+}
+
+/// Like [`read_dir`], for batch files of `records_per_file` records each (tests, subsets).
+///
+/// `records_per_file` must be at least 1 ([`Error::InvalidConfig`] otherwise).
+pub fn read_dir_records(
+    dir: impl AsRef<Path>,
+    records_per_file: usize,
+) -> Result<(RawImages, RawImages)> {
+    let dir = dir.as_ref();
+    if records_per_file == 0 {
+        return Err(Error::config(
+            "records_per_file",
+            "must be at least 1".to_string(),
+        ));
+    }
+    let n_train = TRAIN_FILES.len() * records_per_file;
+    let mut train = RawImages {
+        pixels: vec![0; n_train * IMAGE_DIM],
+        labels: vec![0; n_train],
+    };
+    let mut test = RawImages {
+        pixels: vec![0; records_per_file * IMAGE_DIM],
+        labels: vec![0; records_per_file],
+    };
+    // One (file, pixel chunk, label chunk) job per batch file, all reading in parallel.
+    let mut jobs: Vec<(PathBuf, &mut [u8], &mut [u8])> = Vec::with_capacity(BATCH_FILES.len());
+    let train_chunks = train
+        .pixels
+        .chunks_mut(records_per_file * IMAGE_DIM)
+        .zip(train.labels.chunks_mut(records_per_file));
+    for (name, (p, l)) in TRAIN_FILES.iter().zip(train_chunks) {
+        jobs.push((dir.join(name), p, l));
+    }
+    jobs.push((dir.join(TEST_FILE), &mut test.pixels, &mut test.labels));
+    let results: Vec<Result<()>> = jobs
+        .into_par_iter()
+        .map(|(path, p, l)| read_batch_into(&path, p, l))
+        .collect();
+    results.into_iter().collect::<Result<Vec<()>>>()?;
+    Ok((train, test))
+}
+
+/// Checks, without reading them, that `dir` holds the six batch files with the size of
+/// `records_per_file` records each.
+///
+/// Errors: [`Error::FileMissing`] for the first missing file, [`Error::BadFileSize`] for the
+/// first file of the wrong size.
+pub fn check_dir(dir: impl AsRef<Path>, records_per_file: usize) -> Result<()> {
+    let dir = dir.as_ref();
+    let expected = (records_per_file * RECORD_BYTES) as u64;
+    for name in BATCH_FILES {
+        let path = dir.join(name);
+        let meta = fs::metadata(&path).map_err(|e| missing_or_io(&path, e))?;
+        if !meta.is_file() {
+            return Err(Error::FileMissing { path });
+        }
+        if meta.len() != expected {
+            return Err(bad_size(&path, meta.len(), expected));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(label: u8, fill: u8) -> Vec<u8> {
+        let mut r = vec![fill; RECORD_BYTES];
+        r[0] = label;
+        r
+    }
+
+    #[test]
+    fn constants_fit_the_format() {
+        assert_eq!(IMAGE_DIM, 3072);
+        assert_eq!(RECORD_BYTES, 3073);
+        assert_eq!(FILE_BYTES, 30_730_000);
+        assert_eq!(TRAIN_IMAGES, 50_000);
+        assert_eq!(BATCH_FILES[5], "test_batch.bin");
+    }
+
+    #[test]
+    fn reads_records_and_checks_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.bin");
+        let bytes: Vec<u8> = [record(1, 10), record(9, 20), record(0, 30)].concat();
+        fs::write(&path, &bytes).unwrap();
+        let raw = read_batch_records(&path, 3).unwrap();
+        assert_eq!(raw.labels, vec![1, 9, 0]);
+        assert!(raw.image(1).iter().all(|&p| p == 20));
+        assert_eq!(raw.class_counts()[9], 1);
+
+        let bad: Vec<u8> = [record(1, 10), record(10, 20)].concat();
+        fs::write(&path, &bad).unwrap();
+        match read_batch_records(&path, 2) {
+            Err(Error::BadLabel { record, label, .. }) => assert_eq!((record, label), (1, 10)),
+            other => panic!("expected BadLabel, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_a_directory_in_file_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, name) in BATCH_FILES.iter().enumerate() {
+            let bytes: Vec<u8> = [record(i as u8, i as u8), record(9, 100 + i as u8)].concat();
+            fs::write(dir.path().join(name), bytes).unwrap();
+        }
+        check_dir(dir.path(), 2).unwrap();
+        let (train, test) = read_dir_records(dir.path(), 2).unwrap();
+        assert_eq!(train.labels, vec![0, 9, 1, 9, 2, 9, 3, 9, 4, 9]);
+        assert_eq!(train.image(4)[0], 2);
+        assert_eq!(train.image(5)[3071], 102);
+        assert_eq!(test.labels, vec![5, 9]);
+        assert!(matches!(
+            check_dir(dir.path(), 3),
+            Err(Error::BadFileSize { .. })
+        ));
+        fs::remove_file(dir.path().join(TRAIN_FILES[2])).unwrap();
+        match read_dir_records(dir.path(), 2) {
+            Err(Error::FileMissing { path }) => assert!(path.ends_with("data_batch_3.bin")),
+            other => panic!("expected FileMissing, got {other:?}"),
+        }
+    }
+}

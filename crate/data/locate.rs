@@ -1,0 +1,187 @@
+//! Finding the `cifar-10-batches-bin` directory.
+//!
+//! The search order is:
+//! 1. a path given explicitly (CLI flag, [`LoadOptions::path`](crate::data::LoadOptions::path));
+//! 2. the environment variable [`ENV_VAR`] (`KLAYER_DATA`);
+//! 3. `<data root>/cifar-10-batches-bin`, where the data root is `./data` unless told otherwise
+//!    (it is where `klayer download` puts the data).
+//!
+//! An explicit path or a set `KLAYER_DATA` that does not exist is an error naming it: the
+//! search does not quietly fall through to the next place, since that would load data from
+//! somewhere the user did not ask for. Either may name the `cifar-10-batches-bin` directory
+//! itself or the directory containing it.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+use super::cifar::{BATCH_FILES, TRAIN_FILES};
+use crate::{Error, Result};
+
+/// Environment variable naming the data directory.
+pub const ENV_VAR: &str = "KLAYER_DATA";
+/// Name of the directory in the official archive that holds the batch files.
+pub const DATA_DIR_NAME: &str = "cifar-10-batches-bin";
+/// The default data root, relative to the working directory: `data`.
+pub const DEFAULT_DATA_ROOT: &str = "data";
+
+/// Finds the CIFAR-10 directory: `explicit`, then `$KLAYER_DATA`, then
+/// `./data/cifar-10-batches-bin`.
+///
+/// An explicit path or a set `KLAYER_DATA` that does not exist is an error naming it; the
+/// search does not fall through to the next place. Either may name the
+/// `cifar-10-batches-bin` directory itself or the directory containing it.
+///
+/// This is [`locate_in`] with the real environment and data root `./data`; see it for the
+/// errors.
+pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
+    let env = std::env::var_os(ENV_VAR);
+    locate_in(explicit, env.as_deref(), Path::new(DEFAULT_DATA_ROOT))
+}
+
+/// Finds the CIFAR-10 directory from an explicit path, the value of `KLAYER_DATA` (`None` or
+/// empty if unset) and the data root (the directory that holds `cifar-10-batches-bin`).
+///
+/// Returns the directory holding the six batch files. Only their presence is checked here;
+/// sizes and contents are checked when they are read.
+///
+/// Errors:
+/// - [`Error::DataNotFound`] if `explicit` is given but is not a directory, or if
+///   `KLAYER_DATA` is set but is not a directory (each named in the message), or if neither is
+///   given and `<data_root>/cifar-10-batches-bin` does not exist; the message says to run
+///   `klayer download` or set `KLAYER_DATA`;
+/// - [`Error::FileMissing`] if the chosen directory lacks one of the six batch files.
+///
+/// # Example
+/// ```
+/// use std::path::Path;
+/// use klayer::{data::locate_in, Error};
+/// let root = tempfile::tempdir().unwrap();
+/// let err = locate_in(None, None, root.path()).unwrap_err();
+/// assert!(matches!(err, Error::DataNotFound { .. }));
+/// assert!(err.to_string().contains("klayer download"));
+/// let err = locate_in(Some(Path::new("/no/such/dir")), None, root.path()).unwrap_err();
+/// assert!(err.to_string().contains("/no/such/dir"));
+/// ```
+pub fn locate_in(
+    explicit: Option<&Path>,
+    env_value: Option<&OsStr>,
+    data_root: &Path,
+) -> Result<PathBuf> {
+    search_in(explicit, env_value, data_root)?.ok_or_else(|| Error::DataNotFound {
+        searched: format!(
+            "{} ({ENV_VAR} is not set)",
+            data_root.join(DATA_DIR_NAME).display()
+        ),
+    })
+}
+
+/// The search of [`locate_in`], returning `Ok(None)` only when neither an explicit path nor
+/// `KLAYER_DATA` was given and the default directory does not exist: the one case in which a
+/// download may be started.
+pub(crate) fn search_in(
+    explicit: Option<&Path>,
+    env_value: Option<&OsStr>,
+    data_root: &Path,
+) -> Result<Option<PathBuf>> {
+    if let Some(p) = explicit {
+        return given(p, "given explicitly").map(Some);
+    }
+    if let Some(v) = env_value.filter(|v| !v.is_empty()) {
+        return given(Path::new(v), &format!("from {ENV_VAR}")).map(Some);
+    }
+    let dir = data_root.join(DATA_DIR_NAME);
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    require_files(&dir)?;
+    Ok(Some(dir))
+}
+
+/// A directory the user named: it must exist; it may be the batch directory or its parent.
+fn given(p: &Path, origin: &str) -> Result<PathBuf> {
+    if !p.is_dir() {
+        return Err(Error::DataNotFound {
+            searched: format!("{} ({origin}; no such directory)", p.display()),
+        });
+    }
+    let nested = p.join(DATA_DIR_NAME);
+    let dir = if !p.join(TRAIN_FILES[0]).exists() && nested.is_dir() {
+        nested
+    } else {
+        p.to_path_buf()
+    };
+    require_files(&dir)?;
+    Ok(dir)
+}
+
+fn require_files(dir: &Path) -> Result<()> {
+    for name in BATCH_FILES {
+        let path = dir.join(name);
+        if !path.is_file() {
+            return Err(Error::FileMissing { path });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn fill(dir: &Path) {
+        fs::create_dir_all(dir).unwrap();
+        for name in BATCH_FILES {
+            fs::write(dir.join(name), b"").unwrap();
+        }
+    }
+
+    #[test]
+    fn order_is_explicit_env_default() {
+        let root = tempfile::tempdir().unwrap();
+        let a = root.path().join("a");
+        let b = root.path().join("b");
+        let default = root.path().join(DATA_DIR_NAME);
+        fill(&a);
+        fill(&b);
+        fill(&default);
+        let env = Some(b.as_os_str());
+        assert_eq!(locate_in(Some(&a), env, root.path()).unwrap(), a);
+        assert_eq!(locate_in(None, env, root.path()).unwrap(), b);
+        assert_eq!(locate_in(None, None, root.path()).unwrap(), default);
+        assert_eq!(
+            locate_in(None, Some(OsStr::new("")), root.path()).unwrap(),
+            default
+        );
+        // The parent of the batch directory is accepted too.
+        assert_eq!(
+            locate_in(Some(root.path()), None, root.path()).unwrap(),
+            default
+        );
+    }
+
+    #[test]
+    fn named_but_missing_does_not_fall_through() {
+        let root = tempfile::tempdir().unwrap();
+        fill(&root.path().join(DATA_DIR_NAME));
+        let missing = root.path().join("missing");
+        let err = locate_in(Some(&missing), None, root.path()).unwrap_err();
+        assert!(matches!(err, Error::DataNotFound { .. }));
+        assert!(err.to_string().contains("missing"));
+        let err = locate_in(None, Some(missing.as_os_str()), root.path()).unwrap_err();
+        assert!(err.to_string().contains("KLAYER_DATA"), "{err}");
+        assert!(search_in(None, None, &missing).unwrap().is_none());
+    }
+
+    #[test]
+    fn incomplete_directory_names_the_missing_file() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join(DATA_DIR_NAME);
+        fill(&dir);
+        fs::remove_file(dir.join("test_batch.bin")).unwrap();
+        match locate_in(None, None, root.path()) {
+            Err(Error::FileMissing { path }) => assert!(path.ends_with("test_batch.bin")),
+            other => panic!("expected FileMissing, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Batch normalization (Ioffe & Szegedy, 2015, <https://arxiv.org/abs/1502.03167>).
+//!
+//! In training mode each feature is normalised with the mean and the biased variance (divide by
+//! n) of the batch, `x̂ = (x - μ_B) / sqrt(σ²_B + ε)`, then scaled and shifted,
+//! `y = γ x̂ + β`. In evaluation mode the stored statistics `running_mean`/`running_var` take
+//! the place of the batch's; how they are obtained (EMA, PreciseBN, Adaptive BN) is the
+//! business of [`crate::bn_stats`].
+
+use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
+
+use super::{Mode, Param, ParamKind};
+use crate::Scalar;
+
+/// Mean and biased variance per feature of one batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchStats<T> {
+    /// Number of rows the statistics were computed on.
+    pub count: usize,
+    /// Mean per feature.
+    pub mean: Array1<T>,
+    /// Biased variance per feature (divided by `count`).
+    pub var: Array1<T>,
+}
+
+impl<T: Scalar> BatchStats<T> {
+    /// Mean and biased variance over the rows of `x`, by two passes (stable for any offset).
+    ///
+    /// # Shapes
+    /// `x`: (batch, n) → `mean`, `var`: (n).
+    pub fn of(x: ArrayView2<T>) -> Self {
+        let n = T::of_usize(x.nrows());
+        let mean = x.sum_axis(Axis(0)) / n;
+        let mut var = Array1::zeros(x.ncols());
+        for row in x.axis_iter(Axis(0)) {
+            Zip::from(&mut var)
+                .and(&row)
+                .and(&mean)
+                .for_each(|v, &x, &m| *v += (x - m) * (x - m));
+        }
+        BatchStats {
+            count: x.nrows(),
+            mean,
+            var: var / n,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Cache<T> {
+    xhat: Array2<T>,
+    inv_std: Array1<T>,
+}
+
+/// A batch-normalization layer over `features` features.
+///
+/// # Example
+/// ```
+/// use ndarray::array;
+/// use klayer::layers::{BatchNorm, Mode};
+/// let mut bn = BatchNorm::<f64>::new(1, 0.0);
+/// let y = bn.forward(array![[1.0], [3.0]].view(), Mode::Train);
+/// assert_eq!(y, array![[-1.0], [1.0]]); // mean 2, biased variance 1
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchNorm<T> {
+    /// Scale γ, initialised to 1.
+    pub gamma: Array1<T>,
+    /// Shift β, initialised to 0.
+    pub beta: Array1<T>,
+    /// Mean used in [`Mode::Eval`].
+    pub running_mean: Array1<T>,
+    /// Variance used in [`Mode::Eval`].
+    pub running_var: Array1<T>,
+    /// Whether `running_mean`/`running_var` hold statistics yet (they are set from the first
+    /// training batch).
+    pub has_stats: bool,
+    /// ε added to the variance before the square root.
+    pub eps: T,
+    /// Gradient with respect to γ from the last backward pass.
+    pub dgamma: Array1<T>,
+    /// Gradient with respect to β.
+    pub dbeta: Array1<T>,
+    /// Statistics of the last [`Mode::Train`] batch.
+    pub last_batch: Option<BatchStats<T>>,
+    cache: Option<Cache<T>>,
+}
+
+impl<T: Scalar> BatchNorm<T> {
+    /// A layer with γ = 1, β = 0, running statistics 0 and 1 (not yet set), and the given ε.
+    pub fn new(features: usize, eps: f64) -> Self {
+        BatchNorm {
+            gamma: Array1::ones(features),
+            beta: Array1::zeros(features),
+            running_mean: Array1::zeros(features),
+            running_var: Array1::ones(features),
+            has_stats: false,
+            eps: T::of(eps),
+            dgamma: Array1::zeros(features),
+            dbeta: Array1::zeros(features),
+            last_batch: None,
+            cache: None,
+        }
+    }
+
+    /// Number of features.
+    pub fn features(&self) -> usize {
+        self.gamma.len()
+    }
+
+    /// Normalises, scales and shifts. [`Mode::Train`] uses the batch's own statistics, stores
+    /// them in [`BatchNorm::last_batch`] and keeps what backward needs; [`Mode::Eval`] uses the
+    /// running statistics. Neither mode changes the running statistics.
+    ///
+    /// # Shapes
+    /// `x`: (batch, features) → (batch, features).
+    pub fn forward(&mut self, x: ArrayView2<T>, mode: Mode) -> Array2<T> {
+        match mode {
+            Mode::Train => {
+                let stats = BatchStats::of(x);
+                let inv_std = stats.var.mapv(|v| T::one() / (v + self.eps).sqrt());
+                let mut xhat = x.to_owned();
+                for mut row in xhat.axis_iter_mut(Axis(0)) {
+                    Zip::from(&mut row)
+                        .and(&stats.mean)
+                        .and(&inv_std)
+                        .for_each(|v, &m, &s| *v = (*v - m) * s);
+                }
+                let y = self.scale_shift(&xhat);
+                self.cache = Some(Cache { xhat, inv_std });
+                self.last_batch = Some(stats);
+                y
+            }
+            Mode::Eval => {
+                let inv_std = self.running_var.mapv(|v| T::one() / (v + self.eps).sqrt());
+                let mut y = x.to_owned();
+                for mut row in y.axis_iter_mut(Axis(0)) {
+                    Zip::from(&mut row)
+                        .and(&self.running_mean)
+                        .and(&inv_std)
+                        .and(&self.gamma)
+                        .and(&self.beta)
+                        .for_each(|v, &m, &s, &g, &b| *v = (*v - m) * s * g + b);
+                }
+                y
+            }
+        }
+    }
+
+    fn scale_shift(&self, xhat: &Array2<T>) -> Array2<T> {
+        let mut y = xhat.clone();
+        for mut row in y.axis_iter_mut(Axis(0)) {
+            Zip::from(&mut row)
+                .and(&self.gamma)
+                .and(&self.beta)
+                .for_each(|v, &g, &b| *v = *v * g + b);
+        }
+        y
+    }
+
+    /// Stores `dγ = Σ dy·x̂`, `dβ = Σ dy` and returns
+    /// `dx = γ/(n·sqrt(σ²+ε)) · (n·dy − dβ − x̂·dγ)` if asked.
+    ///
+    /// **Panics** if no [`Mode::Train`] forward pass came before.
+    ///
+    /// # Shapes
+    /// `dy`: (batch, features) → (batch, features).
+    pub fn backward(&mut self, mut dy: Array2<T>, need_dx: bool) -> Option<Array2<T>> {
+        let cache = self
+            .cache
+            .as_ref()
+            .expect("BatchNorm::backward needs a Mode::Train forward first");
+        let n = T::of_usize(dy.nrows());
+        self.dbeta = dy.sum_axis(Axis(0));
+        self.dgamma.fill(T::zero());
+        for (dy_row, xhat_row) in dy.axis_iter(Axis(0)).zip(cache.xhat.axis_iter(Axis(0))) {
+            Zip::from(&mut self.dgamma)
+                .and(&dy_row)
+                .and(&xhat_row)
+                .for_each(|g, &d, &x| *g += d * x);
+        }
+        if !need_dx {
+            return None;
+        }
+        let scale = Zip::from(&self.gamma)
+            .and(&cache.inv_std)
+            .map_collect(|&g, &s| g * s / n);
+        for (mut row, xhat_row) in dy.axis_iter_mut(Axis(0)).zip(cache.xhat.axis_iter(Axis(0))) {
+            Zip::from(&mut row)
+                .and(&xhat_row)
+                .and(&scale)
+                .and(&self.dbeta)
+                .and(&self.dgamma)
+                .for_each(|d, &xh, &s, &db, &dg| *d = s * (n * *d - db - xh * dg));
+        }
+        Some(dy)
+    }
+
+    /// γ and β with their gradients.
+    pub fn params_mut(&mut self) -> Vec<Param<'_, T>> {
+        vec![
+            Param {
+                kind: ParamKind::Gamma,
+                value: self.gamma.as_slice_mut().expect("contiguous"),
+                grad: self.dgamma.as_slice().expect("contiguous"),
+            },
+            Param {
+                kind: ParamKind::Beta,
+                value: self.beta.as_slice_mut().expect("contiguous"),
+                grad: self.dbeta.as_slice().expect("contiguous"),
+            },
+        ]
+    }
+
+    /// Sets the running statistics (and marks them as set).
+    pub fn set_running(&mut self, mean: Array1<T>, var: Array1<T>) {
+        self.running_mean = mean;
+        self.running_var = var;
+        self.has_stats = true;
+    }
+}

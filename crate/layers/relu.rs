@@ -1,0 +1,46 @@
+//! Rectified linear unit `max(0, x)`.
+
+use ndarray::{Array2, ArrayView2, Zip};
+
+use crate::Scalar;
+
+/// `y = max(0, x)`, elementwise. No parameters.
+///
+/// # Example
+/// ```
+/// use ndarray::array;
+/// use klayer::layers::Relu;
+/// assert_eq!(Relu.forward(array![[-1.0f32, 2.0]].view()), array![[0.0, 2.0]]);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Relu;
+
+impl Relu {
+    /// `max(0, x)`.
+    ///
+    /// # Shapes
+    /// `x`: (batch, n) → (batch, n).
+    pub fn forward<T: Scalar>(&self, x: ArrayView2<T>) -> Array2<T> {
+        x.mapv(|v| if v > T::zero() { v } else { T::zero() })
+    }
+
+    /// `dx = dy` where the output was positive, 0 elsewhere (computed in place in `dy`).
+    ///
+    /// # Shapes
+    /// `output`, `dy`: (batch, n) → (batch, n).
+    pub fn backward<T: Scalar>(
+        &self,
+        output: ArrayView2<T>,
+        mut dy: Array2<T>,
+        need_dx: bool,
+    ) -> Option<Array2<T>> {
+        need_dx.then(|| {
+            Zip::from(&mut dy).and(&output).for_each(|d, &y| {
+                if y <= T::zero() {
+                    *d = T::zero();
+                }
+            });
+            dy
+        })
+    }
+}

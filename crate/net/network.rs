@@ -1,0 +1,292 @@
+//! [`Network`]: a stack of layers with a softmax cross-entropy head.
+
+use ndarray::{s, Array2, ArrayView2};
+
+use crate::layers::{softmax_cross_entropy, BatchNorm, Layer, LossSums, Mode, Param, ParamKind};
+use crate::{Error, Result, Scalar};
+
+/// Rows per chunk when a large set is evaluated: keeps the activations in cache and memory
+/// bounded while the first layer's product stays large enough for all cores.
+pub const EVAL_CHUNK: usize = 5000;
+
+/// A parameter tensor with its name in the report's notation (`W1`, `b1`, `gamma1`, `beta1`, …,
+/// numbered by hidden block) and its gradient.
+#[derive(Debug)]
+pub struct NamedParam<'a, T> {
+    /// `W3`, `gamma2`, …
+    pub name: String,
+    /// The tensor and its gradient.
+    pub param: Param<'a, T>,
+}
+
+/// A feed-forward network ending in logits; the loss is softmax cross-entropy plus
+/// `lambda · Σ ‖W_l‖²` over the weight matrices.
+///
+/// # Example
+/// ```
+/// use ndarray::Array2;
+/// use klayer::net::NetConfig;
+/// let mut net = NetConfig::new(&[8]).input(4).classes(3).build::<f64>().unwrap();
+/// let x = Array2::from_shape_fn((5, 4), |(i, j)| (i + j) as f64 / 10.0);
+/// let y = [0, 1, 2, 1, 0];
+/// let loss = net.grads(x.view(), &y, 0.01).unwrap();
+/// assert!(loss > 0.0);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Network<T> {
+    /// The layers, first to last.
+    pub layers: Vec<Layer<T>>,
+    input: usize,
+}
+
+impl<T: Scalar> Network<T> {
+    /// A network from layers taking `input` features. Fails if consecutive shapes do not fit.
+    pub fn new(layers: Vec<Layer<T>>, input: usize) -> Result<Self> {
+        let mut width = input;
+        for (i, layer) in layers.iter().enumerate() {
+            let expects = match layer {
+                Layer::Linear(l) => Some(l.in_features()),
+                Layer::BatchNorm(b) => Some(b.features()),
+                Layer::Relu(_) => None,
+            };
+            if let Some(e) = expects {
+                if e != width {
+                    return Err(Error::Shape(format!(
+                        "layer {} ({}) expects {e} inputs but receives {width}",
+                        i + 1,
+                        layer.describe()
+                    )));
+                }
+            }
+            width = layer.out_features(width);
+        }
+        Ok(Network { layers, input })
+    }
+
+    /// Input features.
+    pub fn input_features(&self) -> usize {
+        self.input
+    }
+
+    /// Output classes.
+    pub fn classes(&self) -> usize {
+        self.layers
+            .iter()
+            .fold(self.input, |w, l| l.out_features(w))
+    }
+
+    /// The layers joined by arrows: `Linear(3072→50) → Relu → …`.
+    pub fn describe(&self) -> String {
+        self.layers
+            .iter()
+            .map(Layer::describe)
+            .collect::<Vec<_>>()
+            .join(" → ")
+    }
+
+    fn check_input(&self, x: &ArrayView2<T>, y: Option<&[usize]>) -> Result<()> {
+        if x.ncols() != self.input {
+            return Err(Error::Shape(format!(
+                "input has {} features, the network expects {}",
+                x.ncols(),
+                self.input
+            )));
+        }
+        if let Some(y) = y {
+            if y.len() != x.nrows() {
+                return Err(Error::Shape(format!(
+                    "{} rows but {} labels",
+                    x.nrows(),
+                    y.len()
+                )));
+            }
+            let classes = self.classes();
+            if let Some(&bad) = y.iter().find(|&&l| l >= classes) {
+                return Err(Error::Shape(format!(
+                    "label {bad} is not below the number of classes {classes}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The logits for `x`, in one pass (in [`Mode::Train`] every BN layer uses the statistics
+    /// of `x` itself and keeps them in [`BatchNorm::last_batch`]).
+    ///
+    /// # Shapes
+    /// `x`: (batch, input) → (batch, classes).
+    pub fn forward(&mut self, x: ArrayView2<T>, mode: Mode) -> Result<Array2<T>> {
+        self.check_input(&x, None)?;
+        let mut layers = self.layers.iter_mut();
+        let mut h = match layers.next() {
+            Some(first) => first.forward(x, mode),
+            None => x.to_owned(),
+        };
+        for layer in layers {
+            h = layer.forward(h.view(), mode);
+        }
+        Ok(h)
+    }
+
+    /// Forward and backward pass on a mini-batch in [`Mode::Train`]: leaves the gradient of
+    /// the cost (mean cross-entropy + `lambda · Σ ‖W‖²`) in every layer and returns the mean
+    /// cross-entropy (the loss, without the L2 term). Running BN statistics are not touched.
+    ///
+    /// The gradient with respect to the input is never computed.
+    ///
+    /// # Shapes
+    /// `x`: (batch, input), `y`: batch labels.
+    pub fn grads(&mut self, x: ArrayView2<T>, y: &[usize], lambda: f64) -> Result<f64> {
+        self.check_input(&x, Some(y))?;
+        let mut outputs: Vec<Array2<T>> = Vec::with_capacity(self.layers.len());
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let input = if i == 0 { x } else { outputs[i - 1].view() };
+            let out = layer.forward(input, Mode::Train);
+            outputs.push(out);
+        }
+        let logits = outputs.last().map_or(x, |o| o.view());
+        let (loss, mut dy) = softmax_cross_entropy(logits, y);
+        for i in (0..self.layers.len()).rev() {
+            let input = if i == 0 { x } else { outputs[i - 1].view() };
+            let need_dx = i > 0;
+            match self.layers[i].backward(input, outputs[i].view(), dy, need_dx) {
+                Some(dx) => dy = dx,
+                None => break,
+            }
+        }
+        if lambda != 0.0 {
+            let two_lambda = T::of(2.0 * lambda);
+            for layer in &mut self.layers {
+                if let Layer::Linear(l) = layer {
+                    l.dw.scaled_add(two_lambda, &l.w);
+                }
+            }
+        }
+        Ok(loss)
+    }
+
+    /// `Σ_l ‖W_l‖²` over the weight matrices (not biases, γ or β), in f64.
+    pub fn l2(&self) -> f64 {
+        self.layers
+            .iter()
+            .filter_map(|l| match l {
+                Layer::Linear(l) => Some(l.w.iter().map(|&w| w.as_f64().powi(2)).sum::<f64>()),
+                _ => None,
+            })
+            .sum()
+    }
+
+    /// The cost `mean cross-entropy + lambda · Σ ‖W‖²` of one pass over `x` in `mode`
+    /// (with [`Mode::Train`], BN uses the statistics of `x`: this is the function the gradient
+    /// check differentiates).
+    pub fn cost(&mut self, x: ArrayView2<T>, y: &[usize], lambda: f64, mode: Mode) -> Result<f64> {
+        self.check_input(&x, Some(y))?;
+        let logits = self.forward(x, mode)?;
+        Ok(LossSums::of_batch(logits.view(), y).mean_loss() + lambda * self.l2())
+    }
+
+    /// Cross-entropy and accuracy sums over a whole set in [`Mode::Eval`], in chunks of
+    /// [`EVAL_CHUNK`] rows.
+    pub fn loss_sums(&mut self, x: ArrayView2<T>, y: &[usize]) -> Result<LossSums> {
+        self.check_input(&x, Some(y))?;
+        let mut sums = LossSums::default();
+        let mut start = 0;
+        while start < x.nrows() {
+            let end = (start + EVAL_CHUNK).min(x.nrows());
+            let logits = self.forward(x.slice(s![start..end, ..]), Mode::Eval)?;
+            sums.merge(LossSums::of_batch(logits.view(), &y[start..end]));
+            start = end;
+        }
+        Ok(sums)
+    }
+
+    /// Predicted class of every row of `x` ([`Mode::Eval`]).
+    pub fn predict(&mut self, x: ArrayView2<T>) -> Result<Vec<usize>> {
+        let logits = self.forward(x, Mode::Eval)?;
+        Ok(logits
+            .rows()
+            .into_iter()
+            .map(|r| {
+                r.iter()
+                    .enumerate()
+                    .fold((0, T::neg_infinity()), |(bi, bv), (i, &v)| {
+                        if v > bv {
+                            (i, v)
+                        } else {
+                            (bi, bv)
+                        }
+                    })
+                    .0
+            })
+            .collect())
+    }
+
+    /// Every parameter tensor with its gradient and its name (`W1`, `b1`, `gamma1`, `beta1`,
+    /// `W2`, …), in layer order.
+    pub fn params_mut(&mut self) -> Vec<NamedParam<'_, T>> {
+        let mut block = 0;
+        let mut out = Vec::new();
+        for layer in &mut self.layers {
+            if matches!(layer, Layer::Linear(_)) {
+                block += 1;
+            }
+            for param in layer.params_mut() {
+                out.push(NamedParam {
+                    name: format!("{}{}", param.kind.symbol(), block),
+                    param,
+                });
+            }
+        }
+        out
+    }
+
+    /// Names and sizes of the parameter tensors, in the order of [`Network::params_mut`].
+    pub fn param_shapes(&mut self) -> Vec<(String, ParamKind, usize)> {
+        self.params_mut()
+            .into_iter()
+            .map(|p| (p.name, p.param.kind, p.param.value.len()))
+            .collect()
+    }
+
+    /// The batch-norm layers, first to last.
+    pub fn batch_norms_mut(&mut self) -> impl Iterator<Item = &mut BatchNorm<T>> {
+        self.layers.iter_mut().filter_map(Layer::as_batch_norm_mut)
+    }
+
+    /// True if the network has batch-norm layers.
+    pub fn has_batch_norm(&self) -> bool {
+        self.layers
+            .iter()
+            .any(|l| matches!(l, Layer::BatchNorm(_)))
+    }
+
+    /// A copy of the network in another float type (e.g. an f32 net as f64 for a gradient check).
+    pub fn cast<U: Scalar>(&self) -> Network<U> {
+        use crate::layers::{Linear, Relu};
+        let c1 = |a: &ndarray::Array1<T>| a.mapv(|v| U::of(v.as_f64()));
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| match l {
+                Layer::Linear(l) => Layer::Linear(Linear::from_weights(
+                    l.w.mapv(|v| U::of(v.as_f64())),
+                    l.b.as_ref().map(c1),
+                )),
+                Layer::BatchNorm(b) => {
+                    let mut n = BatchNorm::new(b.features(), b.eps.as_f64());
+                    n.gamma = c1(&b.gamma);
+                    n.beta = c1(&b.beta);
+                    n.running_mean = c1(&b.running_mean);
+                    n.running_var = c1(&b.running_var);
+                    n.has_stats = b.has_stats;
+                    Layer::BatchNorm(n)
+                }
+                Layer::Relu(_) => Layer::Relu(Relu),
+            })
+            .collect();
+        Network {
+            layers,
+            input: self.input,
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Training: settings ([`TrainConfig`]), learning-rate schedules, optimizers, the training
+//! loop ([`train`]) and what it records ([`History`]).
+
+mod config;
+mod eval;
+mod history;
+mod optimizer;
+mod schedule;
+mod trainer;
+
+pub use config::TrainConfig;
+pub use eval::{evaluate, evaluate_set, evaluate_test};
+pub use history::{Divergence, EvalPoint, History, Metrics};
+pub use optimizer::{Optimizer, OptimizerState};
+pub use schedule::LrSchedule;
+pub use trainer::train;

@@ -1,0 +1,196 @@
+//! The training loop.
+
+use std::time::Instant;
+
+use ndarray::Array2;
+use rand::seq::SliceRandom;
+
+use super::{evaluate_set, evaluate_test, EvalPoint, History, OptimizerState, TrainConfig};
+use crate::bn_stats::{init_from_first_batch, precise_bn, update_ema, BnStats, PreciseAccumulator};
+use crate::data::Dataset;
+use crate::net::Network;
+use crate::rng::{rng, Stream};
+use crate::train::Divergence;
+use crate::{Error, Result, Scalar};
+
+/// EMA factor kept during training when evaluation uses other statistics.
+const SHADOW_EMA: f64 = 0.9;
+
+/// Trains `net` on `train` with mini-batch gradient descent as `cfg` says, recording learning
+/// curves on `train` and `val` about `cfg.evals_per_cycle` times per cycle, then the final
+/// validation and (if given) test metrics with the final BN statistics.
+///
+/// Each epoch visits the training images in a new random order (seeded by `cfg.seed`); a last
+/// incomplete batch is left for the next epoch's shuffle. A non-finite or exploding mini-batch
+/// loss stops the run and is recorded in [`History::diverged`]; that is not an error.
+///
+/// # Errors
+/// Invalid settings, or data whose shape does not fit the network.
+///
+/// # Example
+/// ```
+/// use ndarray::Array2;
+/// use klayer::{data::Dataset, net::NetConfig, train::{train, LrSchedule, TrainConfig}};
+/// let x = Array2::from_shape_fn((200, 4), |(i, j)| if (i % 2 == 0) == (j < 2) { 1.0f32 } else { -1.0 });
+/// let y = (0..200).map(|i| i % 2).collect();
+/// let data = Dataset::new(x, y, 2).unwrap();
+/// let mut net = NetConfig::new(&[8]).input(4).classes(2).build().unwrap();
+/// let cfg = TrainConfig {
+///     batch: 20,
+///     schedule: LrSchedule::Constant { eta: 0.1, steps: 50 },
+///     ..TrainConfig::default()
+/// };
+/// let history = train(&mut net, &cfg, &data, &data, Some(&data)).unwrap();
+/// assert_eq!(history.test_acc(), Some(1.0));
+/// ```
+pub fn train<T: Scalar>(
+    net: &mut Network<T>,
+    cfg: &TrainConfig,
+    train: &Dataset<T>,
+    val: &Dataset<T>,
+    test: Option<&Dataset<T>>,
+) -> Result<History> {
+    cfg.check(train.len())?;
+    for (name, set) in [("train", Some(train)), ("val", Some(val)), ("test", test)] {
+        let Some(set) = set else { continue };
+        if set.is_empty() {
+            return Err(Error::config("data", format!("the {name} set is empty")));
+        }
+        if set.dim() != net.input_features() {
+            return Err(Error::Shape(format!(
+                "the {name} set has {} features per image, the network expects {}",
+                set.dim(),
+                net.input_features()
+            )));
+        }
+        if set.classes > net.classes() {
+            return Err(Error::Shape(format!(
+                "the {name} set has {} classes, the network outputs {}",
+                set.classes,
+                net.classes()
+            )));
+        }
+    }
+    let started = Instant::now();
+    let mut shuffle_rng = rng(cfg.seed, Stream::Shuffle);
+    let mut augment_rng = rng(cfg.seed, Stream::Augment);
+    let steps = cfg.schedule.total_steps();
+    let evals = cfg.evals_per_cycle * cfg.schedule.cycles();
+    let eval_every = (steps / evals).max(1);
+    let batches_per_epoch = train.len() / cfg.batch;
+    let mut opt = OptimizerState::new(cfg.optimizer, net);
+    let mut precise = PreciseAccumulator::default();
+    let mut history = History {
+        lr: Vec::with_capacity(steps),
+        batch_loss: Vec::with_capacity(steps),
+        ..History::default()
+    };
+    let mut eval_seconds = 0.0;
+    let mut record = |net: &mut Network<T>, step: usize, history: &mut History| -> Result<()> {
+        let t = Instant::now();
+        let point = EvalPoint {
+            step,
+            epoch: step as f64 / batches_per_epoch as f64,
+            train: evaluate_set(net, train, cfg.train_eval_limit, cfg.lambda, &cfg.bn_stats)?,
+            val: evaluate_set(net, val, None, cfg.lambda, &cfg.bn_stats)?,
+        };
+        eval_seconds += t.elapsed().as_secs_f64();
+        if cfg.progress {
+            eprintln!(
+                "step {step:>6}/{steps}  epoch {:>5.1}  lr {:.2e}  train cost {:.3} loss {:.3} acc {:5.2} %  val loss {:.3} acc {:5.2} %  [{:.1} s]",
+                point.epoch,
+                history.lr.last().copied().unwrap_or(cfg.schedule.lr(0)),
+                point.train.cost,
+                point.train.loss,
+                100.0 * point.train.acc,
+                point.val.loss,
+                100.0 * point.val.acc,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        history.evals.push(point);
+        Ok(())
+    };
+
+    // Networks without BN still get the EMA calls; they do nothing there.
+    record(net, 0, &mut history)?;
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut pos = order.len();
+    let mut xb = Array2::zeros((cfg.batch, train.dim()));
+    let mut yb = Vec::with_capacity(cfg.batch);
+    for t in 0..steps {
+        if pos + cfg.batch > order.len() {
+            order.shuffle(&mut shuffle_rng);
+            pos = 0;
+        }
+        train.batch_into(&order[pos..pos + cfg.batch], &mut xb, &mut yb);
+        pos += cfg.batch;
+        if let Some(aug) = &cfg.augment {
+            aug.apply(xb.view_mut(), &mut augment_rng);
+        }
+        let lr = cfg.schedule.lr(t);
+        let loss = net.grads(xb.view(), &yb, cfg.lambda)?;
+        if !loss.is_finite() || loss > cfg.divergence_loss {
+            history.diverged = Some(Divergence { step: t, lr, loss });
+            if cfg.progress {
+                eprintln!("{}", history.diverged.as_ref().expect("just set"));
+            }
+            break;
+        }
+        match cfg.bn_stats {
+            BnStats::Ema { alpha } => update_ema(net, alpha),
+            BnStats::Precise {
+                batches,
+                during_training: true,
+            } => {
+                precise.add(net);
+                if precise.batches() == batches {
+                    precise.apply(net);
+                } else {
+                    init_from_first_batch(net);
+                }
+            }
+            BnStats::Precise { .. } | BnStats::Adaptive { .. } => update_ema(net, SHADOW_EMA),
+        }
+        opt.step(net, lr);
+        history.lr.push(lr);
+        history.batch_loss.push(loss);
+        history.steps = t + 1;
+        if (t + 1) % eval_every == 0 || t + 1 == steps {
+            record(net, t + 1, &mut history)?;
+        }
+    }
+
+    if history.diverged.is_none() {
+        if let BnStats::Precise {
+            batches,
+            during_training: false,
+        } = cfg.bn_stats
+        {
+            let mut r = rng(cfg.seed, Stream::Precise);
+            precise_bn(net, train, batches, cfg.batch, &mut r)?;
+        }
+        let t = Instant::now();
+        history.final_val = Some(evaluate_set(net, val, None, cfg.lambda, &cfg.bn_stats)?);
+        if let Some(test) = test {
+            let tta = cfg.augment.clone().unwrap_or_default();
+            let mut r = rng(cfg.seed, Stream::TestAugment);
+            history.test = Some(evaluate_test(
+                net,
+                test,
+                cfg.lambda,
+                &cfg.bn_stats,
+                &tta,
+                &mut r,
+            )?);
+        }
+        eval_seconds += t.elapsed().as_secs_f64();
+    }
+    history.eval_seconds = eval_seconds;
+    history.train_seconds = started.elapsed().as_secs_f64();
+    if cfg.progress {
+        eprintln!("{}", history.summary());
+    }
+    Ok(history)
+}
+

@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""Execute the project's Rust notebooks headless on the evcxr kernel.
+
+    .venv/bin/python scripts/run_notebooks.py                  # quick mode, all notebooks/*.ipynb
+    .venv/bin/python scripts/run_notebooks.py notebooks/03_x.ipynb
+    .venv/bin/python scripts/run_notebooks.py --full --write   # refresh the committed outputs
+
+Quick mode (default) sets KLAYER_QUICK=1 in the kernel's environment; --full runs at full
+size (KLAYER_QUICK removed from the environment). The executed copy of every notebook is
+always written to target/notebooks/<name>.ipynb; only --write writes the outputs back into
+the notebook file itself, with volatile metadata (timestamps, kernel session ids) stripped
+so that a re-run without changes gives the same file.
+
+Notebooks run one after the other (2 cores), each with its own folder as the kernel's cwd,
+so `:dep klayer = { path = ".." }` resolves. evcxr's compilation cache (`:cache`, keyed on
+the rustc command line of registry crates) is switched on by the kernel spec that
+scripts/lab.sh registers, so later notebooks reuse the dependencies compiled by earlier ones.
+
+Exit status: 0 if every notebook ran without a cell error, 1 otherwise. The last line printed
+is `N passed, M failed`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+
+try:
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+except ImportError:  # started with a Python that lacks the venv's packages
+    if VENV_PYTHON.exists() and Path(sys.executable).resolve() != VENV_PYTHON.resolve():
+        os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), __file__, *sys.argv[1:]])
+    sys.exit("run_notebooks.py: nbclient/nbformat not importable; run scripts/lab.sh --install-only first")
+
+QUICK_TIMEOUT = 600
+FULL_TIMEOUT = 1800
+# Notebook-level metadata worth keeping; everything else (papermill, widgets state,
+# execution timestamps, ...) is dropped when writing back.
+KEEP_NB_METADATA = ("kernelspec", "language_info")
+# Cell metadata that nbclient or JupyterLab add and that changes on every run.
+VOLATILE_CELL_METADATA = ("execution", "ExecuteTime", "papermill", "trusted")
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def strip_volatile(nb: "nbformat.NotebookNode") -> "nbformat.NotebookNode":
+    nb = copy.deepcopy(nb)
+    nb.metadata = nbformat.NotebookNode(
+        {k: nb.metadata[k] for k in KEEP_NB_METADATA if k in nb.metadata}
+    )
+    for cell in nb.cells:
+        for key in VOLATILE_CELL_METADATA:
+            cell.metadata.pop(key, None)
+        if cell.cell_type != "code":
+            continue
+        for out in cell.get("outputs", []):
+            # Jupyter's transient display ids are per-session.
+            out.pop("transient", None)
+            if "metadata" in out and not out["metadata"]:
+                pass  # nbformat requires the key for display_data; keep it empty
+    return nb
+
+
+def error_text(cell) -> str:
+    lines = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            lines.append(f"{out.get('ename', '')}: {out.get('evalue', '')}".strip(": "))
+            lines.extend(out.get("traceback", []))
+        elif out.get("output_type") == "stream" and out.get("name") == "stderr":
+            lines.append(out.get("text", "").rstrip())
+    return "\n".join(l for l in lines if l)
+
+
+def indent(text: str, prefix: str = "    | ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+class TimedClient(NotebookClient):
+    """NotebookClient that logs each code cell's wall time as it finishes."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._t_cell = 0.0
+        self.on_cell_execute = self._cell_start
+        self.on_cell_executed = self._cell_done
+
+    def _cell_start(self, cell, cell_index, **_):
+        self._t_cell = time.monotonic()
+        first = next((l for l in cell.source.splitlines() if l.strip()), "")
+        self.current_cell = (cell_index, first[:70])
+
+    def _cell_done(self, cell, cell_index, execute_reply=None, **_):
+        dt = time.monotonic() - self._t_cell
+        status = (execute_reply or {}).get("content", {}).get("status", "?")
+        first = self.current_cell[1]
+        log(f"    cell {cell_index:>3} {dt:7.1f} s  {status:<5} {first}")
+
+
+def run_one(path: Path, args, out_dir: Path) -> bool:
+    log(f"=== {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    nb = nbformat.read(path, as_version=4)
+    kernel = args.kernel or nb.metadata.get("kernelspec", {}).get("name") or "rust"
+    client = TimedClient(
+        nb,
+        timeout=args.timeout,
+        startup_timeout=120,
+        kernel_name=kernel,
+        allow_errors=False,
+        record_timing=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kernel_log_path = out_dir / f"{path.stem}.kernel.log"
+    kernel_log = open(kernel_log_path, "wb")
+    t0 = time.monotonic()
+    ok = True
+    try:
+        # The kernel's own stdout/stderr (cargo's "Compiling ..." lines) go to a log file.
+        client.execute(stdout=kernel_log, stderr=kernel_log)
+    except CellTimeoutError as e:
+        ok = False
+        idx, _ = getattr(client, "current_cell", (None, ""))
+        log(f"  TIMEOUT after {args.timeout} s in cell {idx}:")
+        if idx is not None:
+            log(indent(nb.cells[idx].source))
+        log(indent(str(e).strip().splitlines()[0] if str(e).strip() else "timeout"))
+    except DeadKernelError as e:
+        ok = False
+        idx, _ = getattr(client, "current_cell", (None, ""))
+        log(f"  KERNEL DIED in cell {idx}: {e}")
+        if idx is not None:
+            log(indent(nb.cells[idx].source))
+    except CellExecutionError as e:
+        ok = False
+        idx, _ = getattr(client, "current_cell", (None, ""))
+        log(f"  CELL ERROR in cell {idx}:")
+        if idx is not None:
+            cell = nb.cells[idx]
+            log("  source:")
+            log(indent(cell.source))
+            log("  error:")
+            log(indent(error_text(cell) or str(e)))
+        else:
+            log(indent(str(e)))
+    except Exception as e:  # kernel failed to start, etc.
+        ok = False
+        log(f"  FAILED: {type(e).__name__}: {e}")
+    dt = time.monotonic() - t0
+    kernel_log.close()
+    if not ok:
+        tail = kernel_log_path.read_text(errors="replace").splitlines()[-25:]
+        if tail:
+            log(f"  last lines of the kernel's log {kernel_log_path}:")
+            log(indent("\n".join(tail)))
+
+    clean = strip_volatile(nb)
+    executed = out_dir / path.name
+    nbformat.write(clean, executed)
+    if args.write and ok:
+        nbformat.write(clean, path)
+        log(f"  wrote outputs back into {path.name}")
+    elif args.write:
+        log(f"  not writing {path.name}: it failed")
+    log(f"  {'PASS' if ok else 'FAIL'} {path.name} in {dt:.1f} s (executed copy: {executed.relative_to(ROOT) if executed.is_relative_to(ROOT) else executed})")
+    return ok
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
+    ap.add_argument("--full", action="store_true", help="full size (no KLAYER_QUICK); implies --write unless --no-write")
+    ap.add_argument("--write", action="store_true", default=None, help="write outputs back into the notebook files")
+    ap.add_argument("--no-write", dest="write", action="store_false", help="never write back (also with --full)")
+    ap.add_argument("--timeout", type=int, default=None, help=f"per-cell timeout in s (default {QUICK_TIMEOUT} quick, {FULL_TIMEOUT} full)")
+    ap.add_argument("--kernel", default=None, help="kernel name (default: the notebook's kernelspec, else 'rust')")
+    ap.add_argument("--out-dir", type=Path, default=ROOT / "target" / "notebooks", help="where executed copies go")
+    ap.add_argument("--no-cache", action="store_true", help="disable evcxr's :cache for these runs (EVCXR_CONFIG_DIR is left unset)")
+    args = ap.parse_args()
+
+    if args.write is None:
+        args.write = args.full
+    if args.timeout is None:
+        args.timeout = FULL_TIMEOUT if args.full else QUICK_TIMEOUT
+
+    if args.full:
+        os.environ.pop("KLAYER_QUICK", None)
+    else:
+        os.environ["KLAYER_QUICK"] = "1"
+    if args.no_cache:
+        os.environ["KLAYER_EVCXR_NO_CACHE"] = "1"
+
+    paths = [p.resolve() for p in args.notebooks] or sorted((ROOT / "notebooks").glob("*.ipynb"))
+    if not paths:
+        log("no notebooks")
+        log("0 passed, 0 failed")
+        return 0
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        for p in missing:
+            log(f"no such notebook: {p}")
+        log(f"0 passed, {len(missing)} failed")
+        return 1
+
+    mode = "full" if args.full else "quick (KLAYER_QUICK=1)"
+    log(f"running {len(paths)} notebook(s), {mode}, cell timeout {args.timeout} s, write-back: {'yes' if args.write else 'no'}")
+    passed = failed = 0
+    t0 = time.monotonic()
+    summary = []
+    for p in paths:
+        t = time.monotonic()
+        ok = run_one(p, args, args.out_dir.resolve())
+        summary.append((p.name, ok, time.monotonic() - t))
+        passed += ok
+        failed += not ok
+    log("")
+    for name, ok, dt in summary:
+        log(f"  {'PASS' if ok else 'FAIL'}  {dt:7.1f} s  {name}")
+    log(f"total {time.monotonic() - t0:.1f} s")
+    log(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
