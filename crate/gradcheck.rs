@@ -83,18 +83,6 @@ impl TensorCheck {
             .map(|(a, n)| (a - n).abs())
             .fold(0.0, f64::max)
     }
-
-    /// Largest relative error over the entries whose gradient magnitude `|g_a| + |g_n|` is at
-    /// least `floor` (where f64 round-off in the numerical gradient is negligible).
-    pub fn max_rel_error_above(&self, floor: f64) -> f64 {
-        self.analytic
-            .iter()
-            .zip(&self.numerical)
-            .zip(&self.rel_errors)
-            .filter(|((a, n), _)| a.abs() + n.abs() >= floor)
-            .map(|(_, &r)| r)
-            .fold(0.0, f64::max)
-    }
 }
 
 /// The result of a gradient check: one [`TensorCheck`] per parameter tensor, in layer order.
@@ -105,6 +93,14 @@ pub struct GradCheck {
 }
 
 impl GradCheck {
+    /// Largest absolute error over all tensors.
+    pub fn max_abs_error(&self) -> f64 {
+        self.tensors
+            .iter()
+            .map(TensorCheck::max_abs_error)
+            .fold(0.0, f64::max)
+    }
+
     /// Largest relative error over all tensors.
     pub fn max_rel_error(&self) -> f64 {
         self.tensors
