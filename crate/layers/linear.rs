@@ -3,7 +3,7 @@
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 
 use super::{Param, ParamKind};
-use crate::linalg::matmul_into;
+use crate::linalg::{matmul_into, matmul_nt, matmul_tn};
 use crate::Scalar;
 
 /// A fully connected layer, `y = x Wᵀ + b`, with `W` of shape (out, in) as in the report.
@@ -69,7 +69,7 @@ impl<T: Scalar> Linear<T> {
                 .to_owned(),
             None => Array2::zeros((x.nrows(), self.out_features())),
         };
-        matmul_into(x, self.w.t(), y.view_mut(), self.b.is_some());
+        matmul_nt(x, self.w.view(), y.view_mut(), self.b.is_some());
         y
     }
 
@@ -83,7 +83,7 @@ impl<T: Scalar> Linear<T> {
         dy: ArrayView2<T>,
         need_dx: bool,
     ) -> Option<Array2<T>> {
-        matmul_into(dy.t(), x, self.dw.view_mut(), false);
+        matmul_tn(dy, x, self.dw.view_mut());
         if let Some(db) = &mut self.db {
             *db = dy.sum_axis(Axis(0));
         }
