@@ -131,7 +131,6 @@ pub fn download_archive(
     }
     fs::rename(&unpacked, &target).map_err(|e| Error::io(&target, e))?;
     unpack_dir.close().map_err(|e| Error::io(data_root, e))?;
-    eprintln!("CIFAR-10 is in {}", target.display());
     Ok(target)
 }
 
