@@ -12,6 +12,10 @@
 //! - [`bn_stats`]: the BN statistics used at evaluation: EMA, PreciseBN, Adaptive BN.
 //! - [`train`]: [`train::TrainConfig`], schedules, SGD and Adam, [`train::train`], [`train::History`].
 //! - [`gradcheck`]: analytic against numerical gradients.
+//! - [`experiments`]: the report's runs ([`experiments::Run`]), quick or full
+//!   ([`experiments::Scale`]), repeated over seeds and summarised.
+//! - [`plot`]: the figures, as plotly plots.
+//! - [`linalg`]: matrix products (hand-written AVX-512 kernels for the first layer).
 //!
 //! # Example
 //! ```
@@ -35,10 +39,12 @@
 pub mod bn_stats;
 pub mod data;
 pub mod error;
+pub mod experiments;
 pub mod gradcheck;
 pub mod layers;
 pub mod linalg;
 pub mod net;
+pub mod plot;
 pub mod rng;
 pub mod scalar;
 pub mod train;
