@@ -115,7 +115,12 @@ impl GradCheck {
 const KINK_RETRIES: i32 = 3;
 
 /// The cost of one train-mode pass, and the sign pattern of every ReLU input on the way.
-fn probe(net: &mut Network<f64>, x: ArrayView2<f64>, y: &[usize], lambda: f64) -> Result<(f64, Vec<bool>)> {
+fn probe(
+    net: &mut Network<f64>,
+    x: ArrayView2<f64>,
+    y: &[usize],
+    lambda: f64,
+) -> Result<(f64, Vec<bool>)> {
     let mut pattern = Vec::new();
     let mut h = x.to_owned();
     for layer in &mut net.layers {
@@ -158,9 +163,15 @@ pub fn gradcheck(
     cfg: &GradCheckConfig,
 ) -> Result<GradCheck> {
     if !(cfg.h > 0.0 && cfg.eps > 0.0 && cfg.lambda >= 0.0) {
-        return Err(Error::config("gradcheck", "h and eps must be positive, lambda ≥ 0"));
+        return Err(Error::config(
+            "gradcheck",
+            "h and eps must be positive, lambda ≥ 0",
+        ));
     }
-    let saved: Vec<_> = net.batch_norms_mut().map(|b| b.last_batch.clone()).collect();
+    let saved: Vec<_> = net
+        .batch_norms_mut()
+        .map(|b| b.last_batch.clone())
+        .collect();
     net.grads(x, y, cfg.lambda)?;
     let analytic: Vec<Vec<f64>> = net
         .params_mut()

@@ -51,3 +51,8 @@ pub mod train;
 
 pub use error::{Error, Result};
 pub use scalar::Scalar;
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

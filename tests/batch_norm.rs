@@ -17,7 +17,11 @@ mod approx_eq {
             let (a, b): (&ndarray::Array1<f64>, &ndarray::Array1<f64>) = (&$a, &$b);
             assert_eq!(a.len(), b.len(), "lengths differ");
             for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
-                assert!((x - y).abs() <= $tol, "entry {i}: {x} vs {y} (tolerance {})", $tol);
+                assert!(
+                    (x - y).abs() <= $tol,
+                    "entry {i}: {x} vs {y} (tolerance {})",
+                    $tol
+                );
             }
         }};
     }
@@ -28,9 +32,13 @@ mod approx_eq {
 fn column_stats(x: &Array2<f64>) -> (Array1<f64>, Array1<f64>) {
     let n = x.nrows() as f64;
     let mean = x.sum_axis(Axis(0)) / n;
-    let var = Array1::from_iter(
-        (0..x.ncols()).map(|j| x.column(j).iter().map(|v| (v - mean[j]).powi(2)).sum::<f64>() / n),
-    );
+    let var = Array1::from_iter((0..x.ncols()).map(|j| {
+        x.column(j)
+            .iter()
+            .map(|v| (v - mean[j]).powi(2))
+            .sum::<f64>()
+            / n
+    }));
     (mean, var)
 }
 
@@ -40,7 +48,10 @@ fn train_mode_forward_matches_hand_computed_values() {
     bn.gamma = array![2.0, 1.0];
     bn.beta = array![0.5, -1.0];
     // Column 0: 1, 3, 5 → mean 3, biased variance 8/3. Column 1: 2, 2, 8 → mean 4, variance 8.
-    let y = bn.forward(array![[1.0, 2.0], [3.0, 2.0], [5.0, 8.0]].view(), Mode::Train);
+    let y = bn.forward(
+        array![[1.0, 2.0], [3.0, 2.0], [5.0, 8.0]].view(),
+        Mode::Train,
+    );
     let s0 = (8.0f64 / 3.0).sqrt();
     let s1 = 8.0f64.sqrt();
     let expected = array![
@@ -82,7 +93,12 @@ fn train_mode_forward_leaves_running_statistics_alone() {
 }
 
 fn small_net(bn: BnPlacement) -> Network<f64> {
-    NetConfig::new(&[6, 5]).input(7).bn(bn).seed(11).build::<f64>().unwrap()
+    NetConfig::new(&[6, 5])
+        .input(7)
+        .bn(bn)
+        .seed(11)
+        .build::<f64>()
+        .unwrap()
 }
 
 fn random_rows(n: usize, d: usize, seed: u64) -> Array2<f64> {
@@ -102,7 +118,12 @@ fn linear_out(net: &Network<f64>, layer: usize, x: &Array2<f64>) -> Array2<f64> 
     }
 }
 
-fn normalise(x: &Array2<f64>, mean: &Array1<f64>, var: &Array1<f64>, bn: &BatchNorm<f64>) -> Array2<f64> {
+fn normalise(
+    x: &Array2<f64>,
+    mean: &Array1<f64>,
+    var: &Array1<f64>,
+    bn: &BatchNorm<f64>,
+) -> Array2<f64> {
     let mut y = x.clone();
     for mut row in y.rows_mut() {
         for j in 0..row.len() {
@@ -166,7 +187,11 @@ fn precise_accumulator_sets_population_statistics_of_the_batches_seen() {
         acc.add(&mut net);
     }
     acc.apply(&mut net);
-    let all = ndarray::concatenate(Axis(0), &batches.iter().map(|b| b.view()).collect::<Vec<_>>()).unwrap();
+    let all = ndarray::concatenate(
+        Axis(0),
+        &batches.iter().map(|b| b.view()).collect::<Vec<_>>(),
+    )
+    .unwrap();
     let (mean, var) = column_stats(&linear_out(&net, 0, &all));
     assert_close!(bn_of(&net, 1).running_mean, mean, 1e-12);
     assert_close!(bn_of(&net, 1).running_var, var, 1e-12);
@@ -202,7 +227,8 @@ fn adaptive_bn_recomputes_statistics_layer_by_layer_on_the_evaluation_set() {
     for placement in [BnPlacement::Before, BnPlacement::After] {
         let mut net = small_net(placement);
         // Give the net some unrelated running statistics first.
-        net.forward(random_rows(10, 7, 8).view(), Mode::Train).unwrap();
+        net.forward(random_rows(10, 7, 8).view(), Mode::Train)
+            .unwrap();
         update_ema(&mut net, 0.9);
         let x = random_rows(50, 7, 9) * 3.0;
         let adapted = adapt(&net, x.view()).unwrap();
@@ -224,10 +250,30 @@ fn adaptive_bn_recomputes_statistics_layer_by_layer_on_the_evaluation_set() {
         let mut adapted = adapted;
         let eval = adapted.forward(x.view(), Mode::Eval).unwrap();
         let train = net.clone().forward(x.view(), Mode::Train).unwrap();
-        let diff = (&eval - &train).mapv(f64::abs).fold(0.0f64, |m, &v| m.max(v));
+        let diff = (&eval - &train)
+            .mapv(f64::abs)
+            .fold(0.0f64, |m, &v| m.max(v));
         assert!(diff < 1e-9, "{placement:?}: {diff}");
         // The original network is untouched.
-        assert_ne!(bn_of(&net, if placement == BnPlacement::Before { 1 } else { 2 }).running_mean,
-                   bn_of(&adapted, if placement == BnPlacement::Before { 1 } else { 2 }).running_mean);
+        assert_ne!(
+            bn_of(
+                &net,
+                if placement == BnPlacement::Before {
+                    1
+                } else {
+                    2
+                }
+            )
+            .running_mean,
+            bn_of(
+                &adapted,
+                if placement == BnPlacement::Before {
+                    1
+                } else {
+                    2
+                }
+            )
+            .running_mean
+        );
     }
 }

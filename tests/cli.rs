@@ -12,13 +12,20 @@ fn klayer(args: &[&str]) -> Output {
 }
 
 fn data_dir() -> std::path::PathBuf {
-    std::env::var_os("KLAYER_DATA").map(Into::into).unwrap_or_else(|| {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cifar-10-batches-bin")
-    })
+    std::env::var_os("KLAYER_DATA")
+        .map(Into::into)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/data/cifar-10-batches-bin")
+        })
 }
 
 fn json_line(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout.clone()).unwrap();
     let line = stdout.lines().last().expect("a JSON line on stdout");
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
@@ -28,14 +35,26 @@ fn fails_with(args: &[&str], needle: &str) {
     let out = klayer(args);
     assert!(!out.status.success(), "{args:?} should fail");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(needle), "{args:?}: message {err:?} should mention {needle:?}");
+    assert!(
+        err.contains(needle),
+        "{args:?}: message {err:?} should mention {needle:?}"
+    );
     assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
 }
 
 #[test]
 fn train_prints_a_json_summary() {
     let out = klayer(&[
-        "train", "--n-train", "2000", "--n-val", "500", "--n-test", "500", "--cycles", "1", "--json",
+        "train",
+        "--n-train",
+        "2000",
+        "--n-val",
+        "500",
+        "--n-test",
+        "500",
+        "--cycles",
+        "1",
+        "--json",
     ]);
     let v = json_line(&out);
     for key in ["test_acc", "val_acc", "diverged", "steps", "train_seconds"] {
@@ -51,8 +70,22 @@ fn train_prints_a_json_summary() {
 #[test]
 fn train_reports_divergence_in_its_json() {
     let out = klayer(&[
-        "train", "--n-train", "1000", "--n-val", "200", "--n-test", "200", "--cycles", "1",
-        "--bn", "none", "--eta-min", "1e3", "--eta-max", "1e4", "--json",
+        "train",
+        "--n-train",
+        "1000",
+        "--n-val",
+        "200",
+        "--n-test",
+        "200",
+        "--cycles",
+        "1",
+        "--bn",
+        "none",
+        "--eta-min",
+        "1e3",
+        "--eta-max",
+        "1e4",
+        "--json",
     ]);
     let v = json_line(&out);
     assert_eq!(v["diverged"], true);
@@ -70,7 +103,9 @@ fn gradcheck_json_reports_a_small_error() {
 
 #[test]
 fn bench_reports_milliseconds_per_step() {
-    let v = json_line(&klayer(&["bench", "--steps", "20", "--warmup", "2", "--images", "500", "--json"]));
+    let v = json_line(&klayer(&[
+        "bench", "--steps", "20", "--warmup", "2", "--images", "500", "--json",
+    ]));
     assert!(v["ms_per_step"].as_f64().unwrap() > 0.0);
 }
 
@@ -82,12 +117,26 @@ fn zero_hidden_units_are_rejected() {
 
 #[test]
 fn eta_min_above_eta_max_is_rejected() {
-    fails_with(&["train", "--eta-min", "0.5", "--eta-max", "0.1", "--n-train", "1000"], "eta_min");
+    fails_with(
+        &[
+            "train",
+            "--eta-min",
+            "0.5",
+            "--eta-max",
+            "0.1",
+            "--n-train",
+            "1000",
+        ],
+        "eta_min",
+    );
 }
 
 #[test]
 fn negative_lambda_is_rejected() {
-    fails_with(&["train", "--lambda", "-0.1", "--n-train", "1000"], "lambda");
+    fails_with(
+        &["train", "--lambda", "-0.1", "--n-train", "1000"],
+        "lambda",
+    );
 }
 
 #[test]
@@ -97,7 +146,10 @@ fn a_batch_larger_than_the_data_is_rejected() {
 
 #[test]
 fn a_missing_data_directory_says_how_to_get_the_data() {
-    fails_with(&["train", "--data", "/nonexistent/cifar", "--no-download"], "klayer download");
+    fails_with(
+        &["train", "--data", "/nonexistent/cifar", "--no-download"],
+        "klayer download",
+    );
 }
 
 #[test]

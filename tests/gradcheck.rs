@@ -36,7 +36,11 @@ fn check(layers: usize, bn: BnPlacement, lambda: f64, seed: u64) -> f64 {
         .seed(seed)
         .build::<f64>()
         .unwrap();
-    let x = Array2::<f64>::random_using((BATCH, FEATURES), StandardNormal, &mut rng(seed, Stream::Data));
+    let x = Array2::<f64>::random_using(
+        (BATCH, FEATURES),
+        StandardNormal,
+        &mut rng(seed, Stream::Data),
+    );
     let y: Vec<usize> = (0..BATCH).map(|i| (i * 3 + seed as usize) % 10).collect();
     let cfg = GradCheckConfig {
         lambda,
@@ -50,7 +54,11 @@ fn check(layers: usize, bn: BnPlacement, lambda: f64, seed: u64) -> f64 {
             BnPlacement::Before => layers - 1,
             BnPlacement::After => 2 * (layers - 1),
         };
-    assert_eq!(result.tensors.len(), expected_tensors, "tensors of a {layers}-layer net, BN {bn:?}");
+    assert_eq!(
+        result.tensors.len(),
+        expected_tensors,
+        "tensors of a {layers}-layer net, BN {bn:?}"
+    );
     for t in &result.tensors {
         assert!(
             max_error(t) <= TOLERANCE,
@@ -58,7 +66,11 @@ fn check(layers: usize, bn: BnPlacement, lambda: f64, seed: u64) -> f64 {
             t.name,
             max_error(t)
         );
-        assert_eq!(t.kinks, 0, "{}: numerical gradient taken across a ReLU kink", t.name);
+        assert_eq!(
+            t.kinks, 0,
+            "{}: numerical gradient taken across a ReLU kink",
+            t.name
+        );
     }
     result.max_abs_error()
 }
@@ -101,21 +113,41 @@ fn fixed_sigma_init_gradients_match_numerical_ones() {
         .bn(BnPlacement::Before)
         .build::<f64>()
         .unwrap();
-    let x = Array2::<f64>::random_using((BATCH, FEATURES), StandardNormal, &mut rng(5, Stream::Data));
+    let x =
+        Array2::<f64>::random_using((BATCH, FEATURES), StandardNormal, &mut rng(5, Stream::Data));
     let y: Vec<usize> = (0..BATCH).collect();
     let r = gradcheck(&mut net, x.view(), &y, &GradCheckConfig::default()).unwrap();
     for t in &r.tensors {
-        assert!(max_error(t) <= TOLERANCE, "{}: {:.3e}", t.name, max_error(t));
+        assert!(
+            max_error(t) <= TOLERANCE,
+            "{}: {:.3e}",
+            t.name,
+            max_error(t)
+        );
     }
 }
 
 #[test]
 fn gradcheck_leaves_the_network_as_it_was() {
-    let mut net = NetConfig::new(&[10, 10]).input(FEATURES).bn(BnPlacement::After).build::<f64>().unwrap();
+    let mut net = NetConfig::new(&[10, 10])
+        .input(FEATURES)
+        .bn(BnPlacement::After)
+        .build::<f64>()
+        .unwrap();
     let before = net.clone();
-    let x = Array2::<f64>::random_using((BATCH, FEATURES), StandardNormal, &mut rng(1, Stream::Data));
+    let x =
+        Array2::<f64>::random_using((BATCH, FEATURES), StandardNormal, &mut rng(1, Stream::Data));
     let y: Vec<usize> = (0..BATCH).collect();
-    gradcheck(&mut net, x.view(), &y, &GradCheckConfig { lambda: 0.01, ..Default::default() }).unwrap();
+    gradcheck(
+        &mut net,
+        x.view(),
+        &y,
+        &GradCheckConfig {
+            lambda: 0.01,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     for (a, b) in net.layers.iter().zip(&before.layers) {
         match (a, b) {
             (klayer::layers::Layer::Linear(a), klayer::layers::Layer::Linear(b)) => {
@@ -124,7 +156,10 @@ fn gradcheck_leaves_the_network_as_it_was() {
             }
             (klayer::layers::Layer::BatchNorm(a), klayer::layers::Layer::BatchNorm(b)) => {
                 assert_eq!((&a.gamma, &a.beta), (&b.gamma, &b.beta));
-                assert_eq!((&a.running_mean, &a.running_var), (&b.running_mean, &b.running_var));
+                assert_eq!(
+                    (&a.running_mean, &a.running_var),
+                    (&b.running_mean, &b.running_var)
+                );
             }
             _ => {}
         }

@@ -13,7 +13,8 @@ use ndarray_rand::RandomExt;
 /// Ten Gaussian blobs in 3072 dimensions (so augmentation applies), separable but noisy;
 /// `seed` draws the images, the blob centres are always the same.
 fn blobs(n: usize, seed: u64) -> Dataset<f32> {
-    let centres = Array2::<f32>::random_using((10, 3072), StandardNormal, &mut rng(0, Stream::Data)) * 0.5;
+    let centres =
+        Array2::<f32>::random_using((10, 3072), StandardNormal, &mut rng(0, Stream::Data)) * 0.5;
     let mut r = rng(seed, Stream::Data);
     let mut x = Array2::<f32>::random_using((n, 3072), StandardNormal, &mut r);
     let y: Vec<usize> = (0..n).map(|i| i % 10).collect();
@@ -42,7 +43,10 @@ fn quick_config(bn_stats: BnStats) -> TrainConfig {
 
 fn run(net_seed: u64, cfg: &TrainConfig) -> History {
     let (tr, va) = (blobs(1000, 1), blobs(300, 2));
-    let mut net = NetConfig::new(&[20, 20]).seed(net_seed).build::<f32>().unwrap();
+    let mut net = NetConfig::new(&[20, 20])
+        .seed(net_seed)
+        .build::<f32>()
+        .unwrap();
     train(&mut net, cfg, &tr, &va, Some(&va)).unwrap()
 }
 
@@ -54,9 +58,17 @@ fn without_timing(mut h: History) -> History {
 
 #[test]
 fn the_same_seeds_give_an_identical_history() {
-    for stats in [BnStats::default(), BnStats::PRECISE_REPORT, BnStats::Adaptive { augment: 0.5 }] {
+    for stats in [
+        BnStats::default(),
+        BnStats::PRECISE_REPORT,
+        BnStats::Adaptive { augment: 0.5 },
+    ] {
         let cfg = quick_config(stats);
-        assert_eq!(without_timing(run(3, &cfg)), without_timing(run(3, &cfg)), "{stats:?}");
+        assert_eq!(
+            without_timing(run(3, &cfg)),
+            without_timing(run(3, &cfg)),
+            "{stats:?}"
+        );
     }
 }
 
@@ -66,7 +78,11 @@ fn another_seed_gives_another_history() {
     let a = run(3, &cfg);
     assert_ne!(a.batch_loss, run(4, &cfg).batch_loss, "init seed ignored");
     let other = TrainConfig { seed: 8, ..cfg };
-    assert_ne!(a.batch_loss, run(3, &other).batch_loss, "training seed ignored");
+    assert_ne!(
+        a.batch_loss,
+        run(3, &other).batch_loss,
+        "training seed ignored"
+    );
 }
 
 #[test]
@@ -123,10 +139,16 @@ fn a_cyclic_schedule_with_decay_lowers_each_peak() {
 #[test]
 fn divergence_stops_the_run_and_says_where() {
     let (tr, va) = (blobs(500, 1), blobs(100, 2));
-    let mut net = NetConfig::new(&[20, 20]).bn(BnPlacement::None).build::<f32>().unwrap();
+    let mut net = NetConfig::new(&[20, 20])
+        .bn(BnPlacement::None)
+        .build::<f32>()
+        .unwrap();
     let cfg = TrainConfig {
         batch: 50,
-        schedule: LrSchedule::Constant { eta: 1e4, steps: 100 },
+        schedule: LrSchedule::Constant {
+            eta: 1e4,
+            steps: 100,
+        },
         ..TrainConfig::default()
     };
     let h = train(&mut net, &cfg, &tr, &va, Some(&va)).unwrap();
@@ -143,17 +165,32 @@ fn divergence_stops_the_run_and_says_where() {
 fn adam_moves_every_parameter_by_about_the_learning_rate_on_its_first_step() {
     let x = Array2::<f32>::random_using((8, 3072), StandardNormal, &mut rng(1, Stream::Data));
     let y: Vec<usize> = (0..8).collect();
-    let mut net = NetConfig::new(&[10]).bn(BnPlacement::None).build::<f32>().unwrap();
-    let before: Vec<Vec<f32>> = net.params_mut().iter().map(|p| p.param.value.to_vec()).collect();
+    let mut net = NetConfig::new(&[10])
+        .bn(BnPlacement::None)
+        .build::<f32>()
+        .unwrap();
+    let before: Vec<Vec<f32>> = net
+        .params_mut()
+        .iter()
+        .map(|p| p.param.value.to_vec())
+        .collect();
     net.grads(x.view(), &y, 0.0).unwrap();
-    let grads: Vec<Vec<f32>> = net.params_mut().iter().map(|p| p.param.grad.to_vec()).collect();
+    let grads: Vec<Vec<f32>> = net
+        .params_mut()
+        .iter()
+        .map(|p| p.param.grad.to_vec())
+        .collect();
     let mut opt = OptimizerState::new(Optimizer::ADAM, &mut net);
     opt.step(&mut net, 1e-3);
     for ((p, b), g) in net.params_mut().iter().zip(&before).zip(&grads) {
         for ((&after, &before), &g) in p.param.value.iter().zip(b).zip(g) {
             // m̂ = g, v̂ = g², so the step is η g / (|g| + ε).
             let expected = before - 1e-3 * g / (g.abs() + 1e-8);
-            assert!((after - expected).abs() < 1e-6, "{}: {after} vs {expected}", p.name);
+            assert!(
+                (after - expected).abs() < 1e-6,
+                "{}: {after} vs {expected}",
+                p.name
+            );
         }
     }
 }
@@ -163,22 +200,52 @@ fn invalid_settings_are_rejected_with_the_setting_named() {
     let (tr, va) = (blobs(100, 1), blobs(50, 2));
     let mut net = NetConfig::new(&[5]).build::<f32>().unwrap();
     let cases = [
-        (TrainConfig { batch: 101, ..TrainConfig::default() }, "batch"),
-        (TrainConfig { lambda: -1.0, ..TrainConfig::default() }, "lambda"),
         (
             TrainConfig {
-                schedule: LrSchedule::Cyclic { eta_min: 0.1, eta_max: 0.01, n_s: 10, cycles: 1, decay: 1.0 },
+                batch: 101,
+                ..TrainConfig::default()
+            },
+            "batch",
+        ),
+        (
+            TrainConfig {
+                lambda: -1.0,
+                ..TrainConfig::default()
+            },
+            "lambda",
+        ),
+        (
+            TrainConfig {
+                schedule: LrSchedule::Cyclic {
+                    eta_min: 0.1,
+                    eta_max: 0.01,
+                    n_s: 10,
+                    cycles: 1,
+                    decay: 1.0,
+                },
                 ..TrainConfig::default()
             },
             "eta_min",
         ),
-        (TrainConfig { bn_stats: BnStats::Adaptive { augment: 1.5 }, ..TrainConfig::default() }, "augment"),
+        (
+            TrainConfig {
+                bn_stats: BnStats::Adaptive { augment: 1.5 },
+                ..TrainConfig::default()
+            },
+            "augment",
+        ),
     ];
     for (cfg, name) in cases {
-        let err = train(&mut net, &cfg, &tr, &va, None).unwrap_err().to_string();
+        let err = train(&mut net, &cfg, &tr, &va, None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(name), "{err} should name {name}");
     }
-    assert!(NetConfig::new(&[50, 0]).build::<f32>().unwrap_err().to_string().contains("hidden"));
+    assert!(NetConfig::new(&[50, 0])
+        .build::<f32>()
+        .unwrap_err()
+        .to_string()
+        .contains("hidden"));
 }
 
 #[test]
@@ -187,9 +254,17 @@ fn f32_and_f64_networks_of_one_seed_start_alike() {
     let b = NetConfig::new(&[30, 20]).seed(5).build::<f64>().unwrap();
     assert_eq!(a.cast::<f64>().cast::<f32>(), a);
     let x = Array2::<f64>::random_using((4, 3072), StandardNormal, &mut rng(2, Stream::Data));
-    let la = a.clone().forward(x.mapv(|v| v as f32).view(), klayer::layers::Mode::Train).unwrap();
-    let lb = b.clone().forward(x.view(), klayer::layers::Mode::Train).unwrap();
-    let diff = (&la.mapv(|v| v as f64) - &lb).mapv(f64::abs).fold(0.0f64, |m, &v| m.max(v));
+    let la = a
+        .clone()
+        .forward(x.mapv(|v| v as f32).view(), klayer::layers::Mode::Train)
+        .unwrap();
+    let lb = b
+        .clone()
+        .forward(x.view(), klayer::layers::Mode::Train)
+        .unwrap();
+    let diff = (&la.mapv(|v| v as f64) - &lb)
+        .mapv(f64::abs)
+        .fold(0.0f64, |m, &v| m.max(v));
     assert!(diff < 1e-3, "{diff}");
 }
 
@@ -220,6 +295,7 @@ fn klayer_test_data() -> std::path::PathBuf {
     std::env::var_os("KLAYER_DATA")
         .map(Into::into)
         .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cifar-10-batches-bin")
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/data/cifar-10-batches-bin")
         })
 }

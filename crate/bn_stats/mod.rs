@@ -87,12 +87,10 @@ impl BnStats {
                 "bn_stats.batches",
                 "PreciseBN needs at least 1 mini-batch",
             )),
-            BnStats::Adaptive { augment } if !(0.0..=1.0).contains(&augment) => {
-                Err(Error::config(
-                    "augment",
-                    format!("{augment}: the test-time augmentation fraction must be in [0, 1]"),
-                ))
-            }
+            BnStats::Adaptive { augment } if !(0.0..=1.0).contains(&augment) => Err(Error::config(
+                "augment",
+                format!("{augment}: the test-time augmentation fraction must be in [0, 1]"),
+            )),
             _ => Ok(()),
         }
     }

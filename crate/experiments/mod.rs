@@ -191,7 +191,13 @@ impl Run {
     /// Builds the network and trains it on `data` (train / validation / test).
     pub fn train(&self, data: &Cifar10<f32>) -> Result<History> {
         let mut net = self.net.build::<f32>()?;
-        train(&mut net, &self.train, &data.train, &data.val, Some(&data.test))
+        train(
+            &mut net,
+            &self.train,
+            &data.train,
+            &data.val,
+            Some(&data.test),
+        )
     }
 }
 
@@ -249,12 +255,24 @@ impl Summary {
 
     /// Test accuracies (in %) of the runs that did not diverge.
     pub fn test_acc(runs: &[History]) -> Self {
-        Summary::of(&runs.iter().filter_map(|h| h.test_acc()).map(|a| 100.0 * a).collect::<Vec<_>>())
+        Summary::of(
+            &runs
+                .iter()
+                .filter_map(|h| h.test_acc())
+                .map(|a| 100.0 * a)
+                .collect::<Vec<_>>(),
+        )
     }
 
     /// Final validation accuracies (in %) of the runs that did not diverge.
     pub fn val_acc(runs: &[History]) -> Self {
-        Summary::of(&runs.iter().filter_map(|h| h.val_acc()).map(|a| 100.0 * a).collect::<Vec<_>>())
+        Summary::of(
+            &runs
+                .iter()
+                .filter_map(|h| h.val_acc())
+                .map(|a| 100.0 * a)
+                .collect::<Vec<_>>(),
+        )
     }
 }
 
@@ -280,7 +298,11 @@ impl std::fmt::Display for Summary {
 /// assert_eq!(t, "| a | b |\n|---|---|\n| 1 | 2 |\n");
 /// ```
 pub fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut s = format!("| {} |\n|{}|\n", header.join(" | "), vec!["---"; header.len()].join("|"));
+    let mut s = format!(
+        "| {} |\n|{}|\n",
+        header.join(" | "),
+        vec!["---"; header.len()].join("|")
+    );
     for r in rows {
         s += &format!("| {} |\n", r.join(" | "));
     }

@@ -76,7 +76,12 @@ impl LossSums {
                     (argmax, max) = (j, v);
                 }
             }
-            let lse = max + row.iter().map(|&v| (v.as_f64() - max).exp()).sum::<f64>().ln();
+            let lse = max
+                + row
+                    .iter()
+                    .map(|&v| (v.as_f64() - max).exp())
+                    .sum::<f64>()
+                    .ln();
             sums.loss += lse - row[label].as_f64();
             sums.correct += usize::from(argmax == label);
         }

@@ -9,6 +9,9 @@
 //!
 //! Callers check `is_x86_feature_detected!("avx512f")` and the shapes; see [`super`].
 
+// Index loops over the fixed-size register arrays read more plainly than iterator chains.
+#![allow(clippy::needless_range_loop)]
+
 use std::arch::x86_64::*;
 
 /// Rows of `x` and of `w` per register block: 4 × 4 accumulators of 16 lanes.

@@ -140,10 +140,7 @@ pub fn matmul_nt<T: Scalar>(
 /// ```
 pub fn matmul_tn<T: Scalar>(dy: ArrayView2<T>, x: ArrayView2<T>, mut dw: ArrayViewMut2<T>) {
     #[cfg(target_arch = "x86_64")]
-    if custom_kernels_active()
-        && dy.nrows() == x.nrows()
-        && dw.dim() == (dy.ncols(), x.ncols())
-    {
+    if custom_kernels_active() && dy.nrows() == x.nrows() && dw.dim() == (dy.ncols(), x.ncols()) {
         if let (Some(dys), Some(xs), Some(dws)) = (
             dy.as_slice().and_then(as_f32),
             x.as_slice().and_then(as_f32),
@@ -171,7 +168,11 @@ pub fn matmul_tn<T: Scalar>(dy: ArrayView2<T>, x: ArrayView2<T>, mut dw: ArrayVi
                 run(0);
             } else {
                 use rayon::prelude::*;
-                (0..k).step_by(cols_per_task).collect::<Vec<_>>().into_par_iter().for_each(run);
+                (0..k)
+                    .step_by(cols_per_task)
+                    .collect::<Vec<_>>()
+                    .into_par_iter()
+                    .for_each(run);
             }
             return;
         }
@@ -274,8 +275,16 @@ mod tests {
 
     #[test]
     fn custom_kernels_agree_with_gemm_for_odd_shapes_and_tails() {
-        for &(m, n, k) in &[(1, 1, 1), (3, 5, 17), (100, 50, 3072), (7, 13, 100), (101, 10, 3071), (5000, 50, 64)] {
-            let x = Array::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 23) as f32 / 23.0 - 0.5);
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (3, 5, 17),
+            (100, 50, 3072),
+            (7, 13, 100),
+            (101, 10, 3071),
+            (5000, 50, 64),
+        ] {
+            let x =
+                Array::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 23) as f32 / 23.0 - 0.5);
             let w = Array::from_shape_fn((n, k), |(i, j)| ((i * 5 + j) % 19) as f32 / 19.0 - 0.5);
             let dy = Array::from_shape_fn((m, n), |(i, j)| ((i + 3 * j) % 11) as f32 / 11.0 - 0.5);
             let want_y = x.dot(&w.t());
@@ -284,7 +293,10 @@ mod tests {
             matmul_nt(x.view(), w.view(), y.view_mut(), false);
             assert!(max_diff(&y, &want_y) < 1e-3, "x Wᵀ at {m}×{n}×{k}");
             matmul_nt(x.view(), w.view(), y.view_mut(), true);
-            assert!(max_diff(&y, &(&want_y * 2.0)) < 2e-3, "accumulated x Wᵀ at {m}×{n}×{k}");
+            assert!(
+                max_diff(&y, &(&want_y * 2.0)) < 2e-3,
+                "accumulated x Wᵀ at {m}×{n}×{k}"
+            );
             let mut dw = Array2::ones((n, k));
             matmul_tn(dy.view(), x.view(), dw.view_mut());
             assert!(max_diff(&dw, &want_dw) < 1e-3, "dyᵀ x at {m}×{n}×{k}");

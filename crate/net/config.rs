@@ -114,7 +114,10 @@ impl NetConfig {
         if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
             return Err(Error::config(
                 "hidden",
-                format!("hidden layer {} has 0 units; every layer needs at least 1", i + 1),
+                format!(
+                    "hidden layer {} has 0 units; every layer needs at least 1",
+                    i + 1
+                ),
             ));
         }
         if let Init::Fixed(sig) = self.init {

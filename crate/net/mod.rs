@@ -5,4 +5,4 @@ mod config;
 mod network;
 
 pub use config::{BnPlacement, Init, NetConfig};
-pub use network::{NamedParam, Network};
+pub use network::{NamedParam, Network, EVAL_CHUNK};

@@ -255,9 +255,7 @@ impl<T: Scalar> Network<T> {
 
     /// True if the network has batch-norm layers.
     pub fn has_batch_norm(&self) -> bool {
-        self.layers
-            .iter()
-            .any(|l| matches!(l, Layer::BatchNorm(_)))
+        self.layers.iter().any(|l| matches!(l, Layer::BatchNorm(_)))
     }
 
     /// A copy of the network in another float type (e.g. an f32 net as f64 for a gradient check).

@@ -21,7 +21,9 @@ pub const PALETTE: [&str; 8] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
 ];
 
-const PANELS: [(&str, fn(&Metrics) -> f64); 3] = [
+type MetricOf = fn(&Metrics) -> f64;
+
+const PANELS: [(&str, MetricOf); 3] = [
     ("cost", |m| m.cost),
     ("loss", |m| m.loss),
     ("accuracy (%)", |m| 100.0 * m.acc),
@@ -33,17 +35,26 @@ fn axis(title: &str) -> Axis {
 
 /// The six traces (cost, loss, accuracy × train, validation) of one history, on the three
 /// panels of a 1 × 3 grid.
+// plotly's trace builders hand out boxes, which `add_trace` takes as they are.
+#[allow(clippy::vec_box)]
 fn curve_traces(h: &History, suffix: &str, visible: bool) -> Vec<Box<Scatter<usize, f64>>> {
     let steps: Vec<usize> = h.evals.iter().map(|e| e.step).collect();
     let mut traces = Vec::new();
     for (p, (name, get)) in PANELS.iter().enumerate() {
-        for (set, colour, dash) in [("train", PALETTE[0], DashType::Solid), ("validation", PALETTE[1], DashType::Dash)] {
+        for (set, colour, dash) in [
+            ("train", PALETTE[0], DashType::Solid),
+            ("validation", PALETTE[1], DashType::Dash),
+        ] {
             let y: Vec<f64> = h
                 .evals
                 .iter()
                 .map(|e| get(if set == "train" { &e.train } else { &e.val }))
                 .collect();
-            let axis_id = if p == 0 { String::new() } else { (p + 1).to_string() };
+            let axis_id = if p == 0 {
+                String::new()
+            } else {
+                (p + 1).to_string()
+            };
             traces.push(
                 Scatter::new(steps.clone(), y)
                     .name(format!("{set}{suffix}"))
@@ -53,8 +64,14 @@ fn curve_traces(h: &History, suffix: &str, visible: bool) -> Vec<Box<Scatter<usi
                     .line(Line::new().color(colour).dash(dash))
                     .x_axis(format!("x{axis_id}"))
                     .y_axis(format!("y{axis_id}"))
-                    .visible(if visible { plotly::common::Visible::True } else { plotly::common::Visible::False })
-                    .hover_template(format!("{name} %{{y:.4f}} at step %{{x}}<extra>{set}</extra>")),
+                    .visible(if visible {
+                        plotly::common::Visible::True
+                    } else {
+                        plotly::common::Visible::False
+                    })
+                    .hover_template(format!(
+                        "{name} %{{y:.4f}} at step %{{x}}<extra>{set}</extra>"
+                    )),
             );
         }
     }
@@ -64,7 +81,12 @@ fn curve_traces(h: &History, suffix: &str, visible: bool) -> Vec<Box<Scatter<usi
 fn grid_layout(title: &str) -> Layout {
     Layout::new()
         .title(Title::with_text(title))
-        .grid(LayoutGrid::new().rows(1).columns(3).pattern(GridPattern::Independent))
+        .grid(
+            LayoutGrid::new()
+                .rows(1)
+                .columns(3)
+                .pattern(GridPattern::Independent),
+        )
         .x_axis(axis("update step"))
         .x_axis2(axis("update step"))
         .x_axis3(axis("update step"))
@@ -106,7 +128,9 @@ pub fn learning_curves_slider(runs: &[(String, History)], title: &str) -> Plot {
         .iter()
         .enumerate()
         .map(|(i, (label, _))| {
-            let visible: Vec<bool> = (0..runs.len() * per_run).map(|t| t / per_run == i).collect();
+            let visible: Vec<bool> = (0..runs.len() * per_run)
+                .map(|t| t / per_run == i)
+                .collect();
             SliderStep::new()
                 .label(label)
                 .method(SliderMethod::Restyle)
@@ -138,7 +162,11 @@ pub fn gradcheck_boxes(check: &GradCheck, title: &str) -> Plot {
         Layout::new()
             .title(Title::with_text(title))
             .show_legend(false)
-            .y_axis(axis("relative error").type_(AxisType::Log).exponent_format(plotly::common::ExponentFormat::Power))
+            .y_axis(
+                axis("relative error")
+                    .type_(AxisType::Log)
+                    .exponent_format(plotly::common::ExponentFormat::Power),
+            )
             .height(380),
     );
     plot
@@ -213,7 +241,11 @@ pub fn against_log_param(
     plot.set_layout(
         Layout::new()
             .title(Title::with_text(title))
-            .x_axis(axis(x_title).type_(AxisType::Log).exponent_format(plotly::common::ExponentFormat::Power))
+            .x_axis(
+                axis(x_title)
+                    .type_(AxisType::Log)
+                    .exponent_format(plotly::common::ExponentFormat::Power),
+            )
             .y_axis(axis(y_title))
             .height(400),
     );

@@ -96,14 +96,16 @@ impl TrainConfig {
             return Err(Error::config("train_eval_limit", "must be at least 1"));
         }
         if let Optimizer::Adam { beta1, beta2, eps } = self.optimizer {
-            if !(0.0..1.0).contains(&beta1) || !(0.0..1.0).contains(&beta2) || !(eps > 0.0) {
+            let eps_ok = eps > 0.0;
+            if !(0.0..1.0).contains(&beta1) || !(0.0..1.0).contains(&beta2) || !eps_ok {
                 return Err(Error::config(
                     "optimizer",
                     "Adam needs beta1 and beta2 in [0, 1) and eps > 0",
                 ));
             }
         }
-        if !(self.divergence_loss > 0.0) {
+        let limit_ok = self.divergence_loss > 0.0;
+        if !limit_ok {
             return Err(Error::config("divergence_loss", "must be positive"));
         }
         Ok(())

@@ -40,7 +40,13 @@ pub fn evaluate_set<T: Scalar>(
     bn_stats: &BnStats,
 ) -> Result<Metrics> {
     let n = limit.map_or(data.len(), |l| l.min(data.len()));
-    evaluate(net, data.x.slice(s![..n, ..]), &data.y[..n], lambda, bn_stats)
+    evaluate(
+        net,
+        data.x.slice(s![..n, ..]),
+        &data.y[..n],
+        lambda,
+        bn_stats,
+    )
 }
 
 /// Final evaluation of a held-out set. With [`BnStats::Adaptive`] and `augment > 0`, a copy

@@ -78,7 +78,9 @@ impl<T: Scalar> OptimizerState<T> {
                 let one = T::one();
                 for (i, p) in net.params_mut().into_iter().enumerate() {
                     let (m, v) = (&mut self.m[i], &mut self.v[i]);
-                    for (((w, &g), m), v) in p.param.value.iter_mut().zip(p.param.grad).zip(m).zip(v) {
+                    for (((w, &g), m), v) in
+                        p.param.value.iter_mut().zip(p.param.grad).zip(m).zip(v)
+                    {
                         *m = b1 * *m + (one - b1) * g;
                         *v = b2 * *v + (one - b2) * g * g;
                         *w -= eta * (*m * c1) / ((*v * c2).sqrt() + eps);

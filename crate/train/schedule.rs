@@ -99,7 +99,10 @@ impl LrSchedule {
             if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
-                Err(Error::config(name, format!("{v}: must be positive and finite")))
+                Err(Error::config(
+                    name,
+                    format!("{v}: must be positive and finite"),
+                ))
             }
         };
         match *self {
@@ -121,7 +124,9 @@ impl LrSchedule {
                 if eta_min > eta_max {
                     return Err(Error::config(
                         "eta_min",
-                        format!("{eta_min} is above eta_max {eta_max}; eta_min must not exceed eta_max"),
+                        format!(
+                            "{eta_min} is above eta_max {eta_max}; eta_min must not exceed eta_max"
+                        ),
                     ));
                 }
                 if n_s == 0 {
@@ -131,7 +136,10 @@ impl LrSchedule {
                     return Err(Error::config("cycles", "must be at least 1"));
                 }
                 if !(decay > 0.0 && decay <= 1.0) {
-                    return Err(Error::config("decay", format!("{decay}: must be in (0, 1]")));
+                    return Err(Error::config(
+                        "decay",
+                        format!("{decay}: must be in (0, 1]"),
+                    ));
                 }
             }
         }

@@ -193,4 +193,3 @@ pub fn train<T: Scalar>(
     }
     Ok(history)
 }
-

@@ -153,13 +153,10 @@ impl TrainArgs {
                 "test-time augmentation applies to Adaptive BN only: add --bn-stats adaptive",
             ));
         }
-        let augment = match self.augment {
-            Some(p) => Some(Augment {
-                p,
-                ..Augment::default()
-            }),
-            None => None,
-        };
+        let augment = self.augment.map(|p| Augment {
+            p,
+            ..Augment::default()
+        });
         let cfg = TrainConfig {
             batch: self.batch,
             lambda: self.lambda,

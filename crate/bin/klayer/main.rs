@@ -20,7 +20,11 @@ use klayer::train::train;
 use klayer::{Error, Result, Scalar};
 
 #[derive(Parser)]
-#[command(name = "klayer", version, about = "k-layer networks with batch normalization on CIFAR-10")]
+#[command(
+    name = "klayer",
+    version,
+    about = "k-layer networks with batch normalization on CIFAR-10"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -123,7 +127,11 @@ fn run(cli: Cli) -> Result<()> {
             data,
             json,
         } => {
-            let stencil = if three_point { Stencil::Three } else { Stencil::Five };
+            let stencil = if three_point {
+                Stencil::Three
+            } else {
+                Stencil::Five
+            };
             let cfg = GradCheckConfig {
                 h,
                 lambda,
