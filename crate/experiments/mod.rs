@@ -13,6 +13,8 @@
 //! # Ok::<(), klayer::Error>(())
 //! ```
 
+pub mod sections;
+
 use crate::bn_stats::BnStats;
 use crate::data::{Cifar10, LoadOptions};
 use crate::net::{BnPlacement, Init, NetConfig};

@@ -17,6 +17,8 @@ use std::arch::x86_64::*;
 /// Rows of `x` and of `w` per register block: 4 × 4 accumulators of 16 lanes.
 const MR: usize = 4;
 const NR: usize = 4;
+/// Rows of `w` per cache block in [`dot_rows`] (a multiple of `NR`).
+const NC: usize = 32;
 /// Vectors of 16 lanes per column block of `dW`.
 const VECS: usize = 4;
 /// Columns of `dW` per column block.
@@ -95,32 +97,39 @@ pub unsafe fn dot_rows(
 ) {
     assert!(x.len() >= rows * k && w.len() >= n * k && y.len() >= rows * n);
     let mut out = [[0.0f32; NR]; MR];
-    let mut i = 0;
-    while i < rows {
-        let ib = (rows - i).min(MR);
-        let mut j = 0;
-        while j < n {
-            let jb = (n - j).min(NR);
-            let (xp, wp) = (x.as_ptr().add(i * k), w.as_ptr().add(j * k));
-            macro_rules! block {
-                ($($ib:literal, $jb:literal);*) => {
-                    match (ib, jb) {
-                        $(($ib, $jb) => dot_block::<$ib, $jb>(xp, wp, k, &mut out),)*
-                        _ => unreachable!("block sizes are 1..=4"),
-                    }
-                };
-            }
-            block!(4, 4; 4, 3; 4, 2; 4, 1; 3, 4; 3, 3; 3, 2; 3, 1;
-                   2, 4; 2, 3; 2, 2; 2, 1; 1, 4; 1, 3; 1, 2; 1, 1);
-            for (a, row) in out.iter().enumerate().take(ib) {
-                for (b, &v) in row.iter().enumerate().take(jb) {
-                    let o = &mut y[(i + a) * n + j + b];
-                    *o = if accumulate { *o + v } else { v };
+    // Rows of `w` are taken NC at a time (NC · k floats stay in L2) and every block of `x` rows
+    // is run against them, so a wide `w` is read from memory once, not once per block of `x`.
+    let mut j0 = 0;
+    while j0 < n {
+        let j_end = (j0 + NC).min(n);
+        let mut i = 0;
+        while i < rows {
+            let ib = (rows - i).min(MR);
+            let mut j = j0;
+            while j < j_end {
+                let jb = (j_end - j).min(NR);
+                let (xp, wp) = (x.as_ptr().add(i * k), w.as_ptr().add(j * k));
+                macro_rules! block {
+                    ($($ib:literal, $jb:literal);*) => {
+                        match (ib, jb) {
+                            $(($ib, $jb) => dot_block::<$ib, $jb>(xp, wp, k, &mut out),)*
+                            _ => unreachable!("block sizes are 1..=4"),
+                        }
+                    };
                 }
+                block!(4, 4; 4, 3; 4, 2; 4, 1; 3, 4; 3, 3; 3, 2; 3, 1;
+                       2, 4; 2, 3; 2, 2; 2, 1; 1, 4; 1, 3; 1, 2; 1, 1);
+                for (a, row) in out.iter().enumerate().take(ib) {
+                    for (b, &v) in row.iter().enumerate().take(jb) {
+                        let o = &mut y[(i + a) * n + j + b];
+                        *o = if accumulate { *o + v } else { v };
+                    }
+                }
+                j += NR;
             }
-            j += NR;
+            i += MR;
         }
-        i += MR;
+        j0 = j_end;
     }
 }
 

@@ -38,10 +38,10 @@ pub fn custom_kernels_active() -> bool {
     }
 }
 
-/// `w` stays in the per-core cache below this many bytes; wider layers go to `gemm`, which
-/// blocks for the cache.
+/// Above this many output rows (a layer's width), `gemm`'s packed kernel beats the in-place one
+/// for `dyᵀ x` (measured at 512: 3.8 against 4.9 ms on one core).
 #[cfg(target_arch = "x86_64")]
-const DOT_KERNEL_MAX_W_BYTES: usize = 1 << 20;
+const OUTER_KERNEL_MAX_N: usize = 128;
 
 fn as_f32<T: Scalar>(s: &[T]) -> Option<&[f32]> {
     (TypeId::of::<T>() == TypeId::of::<f32>())
@@ -87,11 +87,7 @@ pub fn matmul_nt<T: Scalar>(
     accumulate: bool,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if custom_kernels_active()
-        && x.ncols() == w.ncols()
-        && y.dim() == (x.nrows(), w.nrows())
-        && w.len() * 4 <= DOT_KERNEL_MAX_W_BYTES
-    {
+    if custom_kernels_active() && x.ncols() == w.ncols() && y.dim() == (x.nrows(), w.nrows()) {
         if let (Some(xs), Some(ws), Some(ys)) = (
             x.as_slice().and_then(as_f32),
             w.as_slice().and_then(as_f32),

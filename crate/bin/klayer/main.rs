@@ -2,6 +2,7 @@
 
 mod args;
 mod bench;
+mod reproduce;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,6 +80,8 @@ enum Command {
     },
     /// Time update steps on random CIFAR-shaped data (no data set needed).
     Bench(bench::BenchArgs),
+    /// Re-run a section of the report (or all) and regenerate its part of docs/RESULTS.md.
+    Reproduce(reproduce::ReproduceArgs),
     /// Download and verify the official CIFAR-10 binary archive into ./data (or --dir).
     Download {
         /// The data root; the files land in DIR/cifar-10-batches-bin.
@@ -141,6 +144,7 @@ fn run(cli: Cli) -> Result<()> {
             run_gradcheck(&net, features, images, &cfg, data, json)
         }
         Command::Bench(args) => bench::run(&args),
+        Command::Reproduce(args) => reproduce::run(&args),
         Command::Download { dir, url } => {
             let path = data::download(&url, data::CIFAR10_MD5, &dir)?;
             eprintln!("CIFAR-10 is in {}", path.display());
