@@ -65,10 +65,7 @@ def strip_volatile(nb: "nbformat.NotebookNode") -> "nbformat.NotebookNode":
         if cell.cell_type != "code":
             continue
         for out in cell.get("outputs", []):
-            # Jupyter's transient display ids are per-session.
-            out.pop("transient", None)
-            if "metadata" in out and not out["metadata"]:
-                pass  # nbformat requires the key for display_data; keep it empty
+            out.pop("transient", None)  # per-session display ids
     return nb
 
 
@@ -186,7 +183,6 @@ def main() -> int:
     ap.add_argument("--timeout", type=int, default=None, help=f"per-cell timeout in s (default {QUICK_TIMEOUT} quick, {FULL_TIMEOUT} full)")
     ap.add_argument("--kernel", default=None, help="kernel name (default: the notebook's kernelspec, else 'rust')")
     ap.add_argument("--out-dir", type=Path, default=ROOT / "target" / "notebooks", help="where executed copies go")
-    ap.add_argument("--no-cache", action="store_true", help="disable evcxr's :cache for these runs (EVCXR_CONFIG_DIR is left unset)")
     args = ap.parse_args()
 
     if args.write is None:
@@ -198,8 +194,13 @@ def main() -> int:
         os.environ.pop("KLAYER_QUICK", None)
     else:
         os.environ["KLAYER_QUICK"] = "1"
-    if args.no_cache:
-        os.environ["KLAYER_EVCXR_NO_CACHE"] = "1"
+
+    # Jupyter state in the project (like scripts/lab.sh), so that a "rust" kernel spec in the
+    # user's ~/.local/share/jupyter cannot shadow the venv's (which carries EVCXR_CONFIG_DIR).
+    jhome = ROOT / ".jupyter-home"
+    os.environ.setdefault("JUPYTER_CONFIG_DIR", str(jhome / "config"))
+    os.environ.setdefault("JUPYTER_DATA_DIR", str(jhome / "data"))
+    os.environ.setdefault("JUPYTER_RUNTIME_DIR", str(jhome / "runtime"))
 
     paths = [p.resolve() for p in args.notebooks] or sorted((ROOT / "notebooks").glob("*.ipynb"))
     if not paths:
@@ -212,6 +213,16 @@ def main() -> int:
             log(f"no such notebook: {p}")
         log(f"0 passed, {len(missing)} failed")
         return 1
+
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    ksm = KernelSpecManager()
+    for name in sorted({args.kernel or nbformat.read(p, as_version=4).metadata.get("kernelspec", {}).get("name") or "rust" for p in paths}):
+        try:
+            spec = ksm.get_kernel_spec(name)
+            log(f"kernel {name}: {spec.resource_dir} ({spec.argv[0]}{', ' + ' '.join(f'{k}={v}' for k, v in spec.env.items()) if spec.env else ''})")
+        except NoSuchKernel:
+            log(f"kernel {name}: not found; run scripts/lab.sh --install-only")
 
     mode = "full" if args.full else "quick (KLAYER_QUICK=1)"
     log(f"running {len(paths)} notebook(s), {mode}, cell timeout {args.timeout} s, write-back: {'yes' if args.write else 'no'}")

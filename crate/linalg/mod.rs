@@ -136,7 +136,11 @@ pub fn matmul_nt<T: Scalar>(
 /// ```
 pub fn matmul_tn<T: Scalar>(dy: ArrayView2<T>, x: ArrayView2<T>, mut dw: ArrayViewMut2<T>) {
     #[cfg(target_arch = "x86_64")]
-    if custom_kernels_active() && dy.nrows() == x.nrows() && dw.dim() == (dy.ncols(), x.ncols()) {
+    if custom_kernels_active()
+        && dy.nrows() == x.nrows()
+        && dw.dim() == (dy.ncols(), x.ncols())
+        && dy.ncols() <= OUTER_KERNEL_MAX_N
+    {
         if let (Some(dys), Some(xs), Some(dws)) = (
             dy.as_slice().and_then(as_f32),
             x.as_slice().and_then(as_f32),
