@@ -157,3 +157,8 @@ fn an_unknown_flag_value_is_rejected() {
     fails_with(&["train", "--bn", "sideways"], "sideways");
     fails_with(&["train", "--optimizer", "rmsprop"], "rmsprop");
 }
+
+#[test]
+fn reproduce_names_the_sections_when_given_an_unknown_one() {
+    fails_with(&["reproduce", "nonsense", "--no-png"], "three-layer");
+}
