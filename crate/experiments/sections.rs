@@ -249,16 +249,30 @@ fn gradient_check(data: &Cifar10<f32>, _scale: &Scale) -> Result<SectionOutput> 
     })
 }
 
-fn with_without(
-    data: &Cifar10<f32>,
-    scale: &Scale,
+/// A net run without and with BN, and what to compare it with.
+struct WithWithout {
     base: Run,
-    id: &str,
-    layers: &str,
-    report: [&str; 2],
-    others: [&str; 2],
+    /// File-name stem of the figures.
+    id: &'static str,
+    /// `3-layer`, `9-layer`.
+    layers: &'static str,
+    /// The report's test accuracies without and with BN.
+    report: [&'static str; 2],
+    /// Ranges of other implementations.
+    others: [&'static str; 2],
+    /// The report's figure numbers.
     figure_numbers: [u32; 2],
-) -> Result<SectionOutput> {
+}
+
+fn with_without(data: &Cifar10<f32>, scale: &Scale, spec: WithWithout) -> Result<SectionOutput> {
+    let WithWithout {
+        base,
+        id,
+        layers,
+        report,
+        others,
+        figure_numbers,
+    } = spec;
     let seeds = main_seeds(scale);
     let mut rows = Vec::new();
     let mut figures = Vec::new();
@@ -309,16 +323,15 @@ fn with_without(
 }
 
 fn three_layer(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
-    let mut o = with_without(
-        data,
-        scale,
-        Run::three_layer(scale),
-        "three_layer",
-        "3-layer",
-        ["52.80", "53.89"],
-        ["52–54", "52–54 (assignment: ≈ 53.8)"],
-        [3, 4],
-    )?;
+    let spec = WithWithout {
+        base: Run::three_layer(scale),
+        id: "three_layer",
+        layers: "3-layer",
+        report: ["52.80", "53.89"],
+        others: ["52–54", "52–54 (assignment: ≈ 53.8)"],
+        figure_numbers: [3, 4],
+    };
+    let mut o = with_without(data, scale, spec)?;
     o.markdown = header(SECTIONS[1].title, scale)
         + "Hidden [50, 50], lambda 0.005, cyclic learning rate 1e-5..1e-1, n_s = 5 epochs, 2 cycles, batch 100, He init.\n\n"
         + &o.markdown
@@ -328,16 +341,15 @@ fn three_layer(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
 }
 
 fn nine_layer(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
-    let mut o = with_without(
-        data,
-        scale,
-        Run::nine_layer(scale),
-        "nine_layer",
-        "9-layer",
-        ["41.74", "52.20"],
-        ["40–48", "44–52"],
-        [5, 6],
-    )?;
+    let spec = WithWithout {
+        base: Run::nine_layer(scale),
+        id: "nine_layer",
+        layers: "9-layer",
+        report: ["41.74", "52.20"],
+        others: ["40–48", "44–52"],
+        figure_numbers: [5, 6],
+    };
+    let mut o = with_without(data, scale, spec)?;
     o.markdown = header(SECTIONS[2].title, scale)
         + "Hidden [50, 30, 20, 20, 10, 10, 10, 10], otherwise the 3-layer settings.\n\n"
         + &o.markdown
