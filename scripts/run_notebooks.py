@@ -6,15 +6,23 @@
     .venv/bin/python scripts/run_notebooks.py --full --write   # refresh the committed outputs
 
 Quick mode (default) sets KLAYER_QUICK=1 in the kernel's environment; --full runs at full
-size (KLAYER_QUICK removed from the environment). The executed copy of every notebook is
-always written to target/notebooks/<name>.ipynb; only --write writes the outputs back into
-the notebook file itself, with volatile metadata (timestamps, kernel session ids) stripped
-so that a re-run without changes gives the same file.
+size (KLAYER_QUICK removed from the environment) and writes the outputs back into the
+notebook files (--no-write to keep them as they are); --write also writes back in quick
+mode. The executed copy of every notebook always goes to target/notebooks/<name>.ipynb (and
+the kernel's own output, cargo's "Compiling ..." lines, to <name>.kernel.log beside it).
+Written notebooks have volatile metadata (timestamps, kernel session ids) stripped so that
+a re-run without changes gives the same file; a failed notebook is never written back.
+
+A cell fails on an error reply (compile error, `?` error) and also on a panic: evcxr
+catches panics and replies "ok", so the runner looks for Rust's panic message in the
+cell's stderr (a cell tagged "raises-exception" may fail on purpose). The failing cell's
+source and error are printed. Per-cell timeout: 600 s quick, 1800 s full (--timeout).
 
 Notebooks run one after the other (2 cores), each with its own folder as the kernel's cwd,
-so `:dep klayer = { path = ".." }` resolves. evcxr's compilation cache (`:cache`, keyed on
-the rustc command line of registry crates) is switched on by the kernel spec that
-scripts/lab.sh registers, so later notebooks reuse the dependencies compiled by earlier ones.
+so `:dep klayer = { path = ".." }` resolves. The kernel spec that scripts/lab.sh registers
+switches on evcxr's compilation cache (`:cache`, for registry crates) so that later
+notebooks reuse the dependencies compiled by earlier ones, and turns off evcxr's
+debug-assertions/overflow-checks.
 
 Exit status: 0 if every notebook ran without a cell error, 1 otherwise. The last line printed
 is `N passed, M failed`.
@@ -25,6 +33,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -48,6 +57,17 @@ FULL_TIMEOUT = 1800
 KEEP_NB_METADATA = ("kernelspec", "language_info")
 # Cell metadata that nbclient or JupyterLab add and that changes on every run.
 VOLATILE_CELL_METADATA = ("execution", "ExecuteTime", "papermill", "trusted")
+
+
+# evcxr catches a panic in a cell, prints it on stderr and still answers "ok": we look for
+# Rust's panic message in the cell's stderr and count it as a cell error (unless the cell
+# carries the tag "raises-exception", nbclient's own opt-out for cells that are meant to fail).
+PANIC_RE = re.compile(r"^thread '[^']*'(?: \(\d+\))? panicked at ", re.MULTILINE)
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class CellPanicked(Exception):
+    pass
 
 
 def log(msg: str) -> None:
@@ -77,7 +97,32 @@ def error_text(cell) -> str:
             lines.extend(out.get("traceback", []))
         elif out.get("output_type") == "stream" and out.get("name") == "stderr":
             lines.append(out.get("text", "").rstrip())
-    return "\n".join(l for l in lines if l)
+    return ANSI_RE.sub("", "\n".join(l for l in lines if l))
+
+
+def stderr_text(cell) -> str:
+    return "".join(
+        out.get("text", "") for out in cell.get("outputs", [])
+        if out.get("output_type") == "stream" and out.get("name") == "stderr"
+    )
+
+
+def earlier_stderr_hint(nb, idx: int) -> None:
+    """A `?` error in a cell is only printed on that cell's stderr (evcxr replies "ok" and
+    drops the cell's new variables), so a later cell fails instead: show earlier stderr."""
+    shown = 0
+    for j in range(idx - 1, -1, -1):
+        cell = nb.cells[j]
+        text = ANSI_RE.sub("", stderr_text(cell)).strip() if cell.cell_type == "code" else ""
+        if not text:
+            continue
+        if shown == 0:
+            log("  note: earlier cells wrote to stderr; a `?` error there is reported only this way:")
+        log(f"  cell {j} stderr (last lines):")
+        log(indent("\n".join(text.splitlines()[-4:])))
+        shown += 1
+        if shown == 3:
+            break
 
 
 def indent(text: str, prefix: str = "    | ") -> str:
@@ -102,7 +147,14 @@ class TimedClient(NotebookClient):
         dt = time.monotonic() - self._t_cell
         status = (execute_reply or {}).get("content", {}).get("status", "?")
         first = self.current_cell[1]
-        log(f"    cell {cell_index:>3} {dt:7.1f} s  {status:<5} {first}")
+        panicked = (
+            status == "ok"
+            and "raises-exception" not in cell.metadata.get("tags", [])
+            and PANIC_RE.search(stderr_text(cell))
+        )
+        log(f"    cell {cell_index:>3} {dt:7.1f} s  {'panic' if panicked else status:<5} {first}")
+        if panicked:
+            raise CellPanicked(f"cell {cell_index} panicked")
 
 
 def run_one(path: Path, args, out_dir: Path) -> bool:
@@ -123,12 +175,14 @@ def run_one(path: Path, args, out_dir: Path) -> bool:
     kernel_log = open(kernel_log_path, "wb")
     t0 = time.monotonic()
     ok = True
+    show_kernel_log = False  # for failures that are not a cell's own error
     try:
         # The kernel's own stdout/stderr (cargo's "Compiling ..." lines) go to a log file.
         client.execute(stdout=kernel_log, stderr=kernel_log)
     except CellTimeoutError as e:
         ok = False
         idx, _ = getattr(client, "current_cell", (None, ""))
+        show_kernel_log = True
         log(f"  TIMEOUT after {args.timeout} s in cell {idx}:")
         if idx is not None:
             log(indent(nb.cells[idx].source))
@@ -136,6 +190,7 @@ def run_one(path: Path, args, out_dir: Path) -> bool:
     except DeadKernelError as e:
         ok = False
         idx, _ = getattr(client, "current_cell", (None, ""))
+        show_kernel_log = True
         log(f"  KERNEL DIED in cell {idx}: {e}")
         if idx is not None:
             log(indent(nb.cells[idx].source))
@@ -149,14 +204,25 @@ def run_one(path: Path, args, out_dir: Path) -> bool:
             log(indent(cell.source))
             log("  error:")
             log(indent(error_text(cell) or str(e)))
+            earlier_stderr_hint(nb, idx)
         else:
             log(indent(str(e)))
+    except CellPanicked:
+        ok = False
+        idx, _ = client.current_cell
+        cell = nb.cells[idx]
+        log(f"  PANIC in cell {idx}:")
+        log("  source:")
+        log(indent(cell.source))
+        log("  stderr:")
+        log(indent(ANSI_RE.sub("", stderr_text(cell)).strip()))
     except Exception as e:  # kernel failed to start, etc.
         ok = False
+        show_kernel_log = True
         log(f"  FAILED: {type(e).__name__}: {e}")
     dt = time.monotonic() - t0
     kernel_log.close()
-    if not ok:
+    if show_kernel_log:
         tail = kernel_log_path.read_text(errors="replace").splitlines()[-25:]
         if tail:
             log(f"  last lines of the kernel's log {kernel_log_path}:")

@@ -235,14 +235,16 @@ pub fn adapt<T: Scalar>(net: &Network<T>, x: ArrayView2<T>) -> Result<Network<T>
     if x.nrows() == 0 {
         return Err(Error::Shape("Adaptive BN needs at least one image".into()));
     }
-    let mut h = x.to_owned();
+    // The first layer reads `x` in place: an evaluation set can be large (45,000 images).
+    let mut h: Option<ndarray::Array2<T>> = None;
     for layer in &mut adapted.layers {
+        let input = h.as_ref().map_or(x, |a| a.view());
         if let Layer::BatchNorm(bn) = layer {
             let mut m = Moments::new(bn.features());
-            m.add_rows(h.view());
+            m.add_rows(input);
             bn.set_running(m.mean_as(), m.var_as());
         }
-        h = layer.forward(h.view(), Mode::Eval);
+        h = Some(layer.forward(input, Mode::Eval));
     }
     Ok(adapted)
 }
