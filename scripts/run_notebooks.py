@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import fcntl
 import os
 import re
 import sys
@@ -249,6 +250,10 @@ def main() -> int:
     ap.add_argument("--timeout", type=int, default=None, help=f"per-cell timeout in s (default {QUICK_TIMEOUT} quick, {FULL_TIMEOUT} full)")
     ap.add_argument("--kernel", default=None, help="kernel name (default: the notebook's kernelspec, else 'rust')")
     ap.add_argument("--out-dir", type=Path, default=ROOT / "target" / "notebooks", help="where executed copies go")
+    ap.add_argument("--evcxr-dir", type=Path, default=ROOT / "target" / "evcxr",
+                    help="evcxr's build folder (EVCXR_TMPDIR), shared by the notebooks of this run and kept "
+                         "between runs so klayer itself is not rebuilt per notebook; 'none' for evcxr's default "
+                         "(a fresh temporary folder per kernel)")
     args = ap.parse_args()
 
     if args.write is None:
@@ -289,6 +294,25 @@ def main() -> int:
             log(f"kernel {name}: {spec.resource_dir} ({spec.argv[0]}{', ' + ' '.join(f'{k}={v}' for k, v in spec.env.items()) if spec.env else ''})")
         except NoSuchKernel:
             log(f"kernel {name}: not found; run scripts/lab.sh --install-only")
+
+    # evcxr compiles each kernel's cells in EVCXR_TMPDIR (default: a new temporary folder per
+    # kernel). One shared, persistent folder lets cargo reuse the build of the local klayer
+    # crate across notebooks and runs (`:cache` only covers registry crates). Kernels that
+    # share it must not run at the same time: an exclusive lock guards it, and a second
+    # concurrent runner falls back to evcxr's default.
+    lock_file = None
+    if str(args.evcxr_dir) != "none":
+        evcxr_dir = args.evcxr_dir.resolve()
+        evcxr_dir.mkdir(parents=True, exist_ok=True)
+        lock_file = open(evcxr_dir / ".run_notebooks.lock", "w")
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.environ["EVCXR_TMPDIR"] = str(evcxr_dir)
+            log(f"evcxr build folder: {evcxr_dir}")
+        except BlockingIOError:
+            lock_file.close()
+            lock_file = None
+            log(f"evcxr build folder {evcxr_dir} is in use by another run: using a fresh one per kernel")
 
     mode = "full" if args.full else "quick (KLAYER_QUICK=1)"
     log(f"running {len(paths)} notebook(s), {mode}, cell timeout {args.timeout} s, write-back: {'yes' if args.write else 'no'}")

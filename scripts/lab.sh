@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# One command for the notebooks: installs what they need, then starts JupyterLab on notebooks/.
+#
+#   scripts/lab.sh                      install (if needed) and start JupyterLab
+#   scripts/lab.sh --no-browser --port 8899    extra arguments go to `jupyter lab`
+#   scripts/lab.sh --install-only       install (if needed) and stop there (used by scripts/test.sh)
+#
+# Idempotent: a second run checks and changes nothing. What it sets up:
+#   1. evcxr_jupyter 0.22.0 (the Rust kernel), by `cargo install --locked` into ~/.cargo/bin,
+#      unless `cargo install --list` already shows that version (~12 min from cold).
+#   2. A project-local Python venv .venv with the exact packages of
+#      scripts/requirements-jupyter.txt (JupyterLab, plotly's offline JupyterLab renderer,
+#      nbclient, nbformat, playwright). Re-installed only when that file changes.
+#   3. The kernel spec "rust" in .venv/share/jupyter/kernels/rust (the venv's own Jupyter data
+#      dir, found by every Jupyter started from .venv; nothing is written to ~/.local/share).
+#      It is what `evcxr_jupyter --install` writes (with JUPYTER_PATH pointed at the venv),
+#      plus environment for the kernel: EVCXR_CONFIG_DIR=scripts/evcxr so every kernel runs
+#      scripts/evcxr/init.evcxr (`:cache`: compiled dependencies are reused across kernel
+#      sessions), and cargo profile overrides that switch off evcxr's debug-assertions and
+#      overflow-checks (3x faster training in notebooks).
+#   4. Unless --install-only: `jupyter lab` on notebooks/, with Jupyter's config, data,
+#      runtime, settings and workspaces under .jupyter-home/ (project-local, git-ignored).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+REQS="$ROOT/scripts/requirements-jupyter.txt"
+EVCXR_VERSION="0.22.0"
+EVCXR_CONFIG="$ROOT/scripts/evcxr"
+PYTHON="${PYTHON:-python3}"
+
+install_only=0
+lab_args=()
+for arg in "$@"; do
+    case "$arg" in
+        --install-only) install_only=1 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
+        *) lab_args+=("$arg") ;;
+    esac
+done
+
+say() { printf '[lab.sh] %s\n' "$*"; }
+die() { printf '[lab.sh] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# --- 1. evcxr_jupyter ----------------------------------------------------------------------
+CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
+case ":$PATH:" in *":$CARGO_BIN:"*) ;; *) export PATH="$CARGO_BIN:$PATH" ;; esac
+command -v cargo >/dev/null || die "cargo not found (install Rust with rustup)"
+
+# evcxr_jupyter 0.22.0 has no --version flag; cargo's install list records the version.
+if cargo install --list | grep -qx "evcxr_jupyter v${EVCXR_VERSION}:" \
+        && [ -x "$CARGO_BIN/evcxr_jupyter" ]; then
+    say "evcxr_jupyter ${EVCXR_VERSION}: already installed ($CARGO_BIN/evcxr_jupyter)"
+else
+    say "evcxr_jupyter ${EVCXR_VERSION}: installing with cargo install --locked (about 12 min from cold)"
+    cargo install evcxr_jupyter --version "$EVCXR_VERSION" --locked
+fi
+EVCXR_BIN="$CARGO_BIN/evcxr_jupyter"
+[ -x "$EVCXR_BIN" ] || die "evcxr_jupyter not found at $EVCXR_BIN after install"
+
+# --- 2. Python venv --------------------------------------------------------------------------
+command -v "$PYTHON" >/dev/null || die "$PYTHON not found (set PYTHON=/path/to/python3.11)"
+stamp="$VENV/.klayer-requirements.sha256"
+venv_has_packages() {  # cheap: finds the packages without importing them
+    "$VENV/bin/python" -c 'import importlib.util as u, sys
+sys.exit(any(u.find_spec(m) is None for m in ("jupyterlab", "nbclient", "nbformat", "plotly", "playwright")))' 2>/dev/null
+}
+want="$(sha256sum "$REQS" | cut -d' ' -f1) $("$PYTHON" -c 'import sys; print(sys.version.split()[0])')"
+have="$(cat "$stamp" 2>/dev/null || true)"
+if [ "$want" = "$have" ] && venv_has_packages; then
+    say "venv $VENV: up to date with $(basename "$REQS")"
+else
+    if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'pass' 2>/dev/null; then
+        say "venv $VENV: creating with $("$PYTHON" --version 2>&1)"
+        rm -rf "$VENV"
+        "$PYTHON" -m venv "$VENV"
+    fi
+    say "venv $VENV: installing $(basename "$REQS") (pinned; about a minute)"
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$REQS"
+    "$VENV/bin/python" -c 'import jupyterlab, nbclient, nbformat, plotly, playwright' \
+        || die "venv packages do not import after install"
+    printf '%s\n' "$want" > "$stamp"
+fi
+if [ ! -f "$VENV/share/jupyter/labextensions/jupyterlab-plotly/package.json" ]; then
+    die "the jupyterlab-plotly prebuilt extension is missing from $VENV (plotly figures would not render)"
+fi
+
+# --- 3. kernel spec --------------------------------------------------------------------------
+# `evcxr_jupyter --install` writes <JUPYTER_PATH or ~/.local/share/jupyter>/kernels/rust; we
+# let it write into a scratch dir, add EVCXR_CONFIG_DIR, and copy it into the venv only if it
+# differs from what is there.
+KDIR="$VENV/share/jupyter/kernels/rust"
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+JUPYTER_PATH="$scratch" "$EVCXR_BIN" --install >/dev/null
+"$VENV/bin/python" - "$scratch/kernels/rust/kernel.json" "$EVCXR_CONFIG" <<'PY'
+import json, sys
+path, config_dir = sys.argv[1], sys.argv[2]
+spec = json.load(open(path))
+env = spec.setdefault("env", {})
+env["EVCXR_CONFIG_DIR"] = config_dir
+# evcxr builds cells and their dependencies with its own [profile.dev]: opt-level 2 but
+# debug-assertions and overflow-checks on, which makes klayer's training loop ~3x slower.
+# Cargo's profile settings from the environment override the generated Cargo.toml.
+env["CARGO_PROFILE_DEV_DEBUG_ASSERTIONS"] = "false"
+env["CARGO_PROFILE_DEV_OVERFLOW_CHECKS"] = "false"
+spec.setdefault("metadata", {})["klayer"] = "registered by scripts/lab.sh"
+with open(path, "w") as f:
+    json.dump(spec, f, indent=2, sort_keys=True)
+    f.write("\n")
+PY
+if diff -rq "$scratch/kernels/rust" "$KDIR" >/dev/null 2>&1; then
+    say "kernel spec rust: up to date ($KDIR)"
+else
+    say "kernel spec rust: writing $KDIR (evcxr $EVCXR_BIN, EVCXR_CONFIG_DIR=$EVCXR_CONFIG)"
+    rm -rf "$KDIR"
+    mkdir -p "$(dirname "$KDIR")"
+    cp -r "$scratch/kernels/rust" "$KDIR"
+fi
+
+if [ "$install_only" = 1 ]; then
+    say "install done (--install-only)"
+    exit 0
+fi
+
+# --- 4. JupyterLab ---------------------------------------------------------------------------
+JHOME="$ROOT/.jupyter-home"
+export JUPYTER_CONFIG_DIR="$JHOME/config"
+export JUPYTER_DATA_DIR="$JHOME/data"
+export JUPYTER_RUNTIME_DIR="$JHOME/runtime"
+export JUPYTERLAB_SETTINGS_DIR="$JHOME/lab/user-settings"
+export JUPYTERLAB_WORKSPACES_DIR="$JHOME/lab/workspaces"
+nbdir="$ROOT/notebooks"
+[ -d "$nbdir" ] || nbdir="$ROOT"
+extra=()
+[ "$(id -u)" = 0 ] && extra+=(--allow-root)
+say "starting JupyterLab on $nbdir (Ctrl-C to stop); notebooks use the 'Rust' kernel"
+say "quick mode for a first look: KLAYER_QUICK=1 scripts/lab.sh"
+cd "$nbdir"
+exec "$VENV/bin/jupyter" lab --ServerApp.root_dir="$nbdir" \
+    --MultiKernelManager.default_kernel_name=rust "${extra[@]}" "${lab_args[@]}"
