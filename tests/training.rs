@@ -5,7 +5,9 @@ use klayer::bn_stats::BnStats;
 use klayer::data::{Augment, Cifar10, Dataset, LoadOptions};
 use klayer::net::{BnPlacement, NetConfig};
 use klayer::rng::{rng, Stream};
-use klayer::train::{train, History, LrSchedule, Optimizer, OptimizerState, TrainConfig};
+use klayer::train::{
+    train, BatchStream, History, LrSchedule, Optimizer, OptimizerState, TrainConfig,
+};
 use ndarray::Array2;
 use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
@@ -69,6 +71,90 @@ fn the_same_seeds_give_an_identical_history() {
             without_timing(run(3, &cfg)),
             "{stats:?}"
         );
+    }
+}
+
+#[test]
+fn a_run_gives_the_same_history_on_one_thread_and_on_several() {
+    // The next mini-batch is gathered on another thread, and large products are split across
+    // threads; neither may change a single number.
+    let cfg = quick_config(BnStats::default());
+    let on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        without_timing(pool.install(|| run(3, &cfg)))
+    };
+    assert_eq!(on(1), on(3));
+}
+
+/// Row `i` of the data set holds the value `i` in every column.
+fn numbered(n: usize) -> Dataset<f32> {
+    let x = Array2::from_shape_fn((n, 3), |(i, _)| i as f32);
+    Dataset::new(x, (0..n).map(|i| i % 10).collect(), 10).unwrap()
+}
+
+/// The image numbers of the next `batches` batches of `stream`.
+fn draw(stream: &mut BatchStream<'_, f32>, batches: usize) -> Vec<Vec<usize>> {
+    (0..batches)
+        .map(|_| {
+            stream.with_next(|x, y| {
+                let rows: Vec<usize> = x.column(0).iter().map(|&v| v as usize).collect();
+                assert!(x.rows().into_iter().all(|r| r.iter().all(|&v| v == r[0])));
+                assert_eq!(y, rows.iter().map(|i| i % 10).collect::<Vec<_>>());
+                rows
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn batches_cover_each_image_at_most_once_per_epoch_and_drop_the_remainder() {
+    // 103 images in batches of 10: 10 whole batches per epoch, 3 images left out each time.
+    let data = numbered(103);
+    let mut stream = BatchStream::new(&data, 10, rng(5, Stream::Shuffle)).unwrap();
+    let epochs: Vec<Vec<Vec<usize>>> = (0..3).map(|_| draw(&mut stream, 10)).collect();
+    for epoch in &epochs {
+        let mut seen: Vec<usize> = epoch.concat();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), 100, "an image came twice in one epoch");
+    }
+    assert_ne!(epochs[0], epochs[1], "the second epoch was not reshuffled");
+}
+
+#[test]
+fn batches_follow_the_shuffle_of_the_generator_and_not_the_thread_count() {
+    let data = numbered(50);
+    // The sequence the training loop has always used: shuffle, take whole batches in order,
+    // reshuffle when fewer than a batch are left.
+    let mut r = rng(9, Stream::Shuffle);
+    let mut order: Vec<usize> = (0..50).collect();
+    let mut expected = Vec::new();
+    for _ in 0..4 {
+        rand::seq::SliceRandom::shuffle(order.as_mut_slice(), &mut r);
+        expected.extend(order.chunks_exact(16).map(<[usize]>::to_vec));
+    }
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let got = pool.install(|| {
+            let mut stream = BatchStream::new(&data, 16, rng(9, Stream::Shuffle)).unwrap();
+            draw(&mut stream, 12)
+        });
+        assert_eq!(got, expected, "{threads} threads");
+    }
+}
+
+#[test]
+fn a_batch_stream_rejects_a_batch_larger_than_the_data_set() {
+    let data = numbered(5);
+    for batch in [0, 6] {
+        let err = BatchStream::new(&data, batch, rng(0, Stream::Shuffle)).unwrap_err();
+        assert!(err.to_string().contains("batch"), "{err}");
     }
 }
 

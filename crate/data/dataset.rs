@@ -81,7 +81,12 @@ impl<T: Scalar> Dataset<T> {
         }
         y.clear();
         for (mut row, &i) in x.rows_mut().into_iter().zip(idx) {
-            row.assign(&self.x.row(i));
+            let src = self.x.row(i);
+            match (row.as_slice_mut(), src.as_slice()) {
+                // A plain memcpy: several times faster than an element-wise assign.
+                (Some(dst), Some(src)) => dst.copy_from_slice(src),
+                _ => row.assign(&src),
+            }
             y.push(self.y[i]);
         }
     }

@@ -1,6 +1,7 @@
 //! Training: settings ([`TrainConfig`]), learning-rate schedules, optimizers, the training
 //! loop ([`train`]) and what it records ([`History`]).
 
+mod batches;
 mod config;
 mod eval;
 mod history;
@@ -8,6 +9,7 @@ mod optimizer;
 mod schedule;
 mod trainer;
 
+pub use batches::BatchStream;
 pub use config::TrainConfig;
 pub use eval::{evaluate, evaluate_set, evaluate_test};
 pub use history::{Divergence, EvalPoint, History, Metrics};

@@ -2,14 +2,12 @@
 
 use std::time::Instant;
 
-use ndarray::Array2;
-use rand::seq::SliceRandom;
-
 use super::{evaluate_set, evaluate_test, EvalPoint, History, OptimizerState, TrainConfig};
 use crate::bn_stats::{init_from_first_batch, precise_bn, update_ema, BnStats, PreciseAccumulator};
 use crate::data::Dataset;
 use crate::net::Network;
 use crate::rng::{rng, Stream};
+use crate::train::BatchStream;
 use crate::train::Divergence;
 use crate::{Error, Result, Scalar};
 
@@ -72,7 +70,7 @@ pub fn train<T: Scalar>(
         }
     }
     let started = Instant::now();
-    let mut shuffle_rng = rng(cfg.seed, Stream::Shuffle);
+    let shuffle_rng = rng(cfg.seed, Stream::Shuffle);
     let mut augment_rng = rng(cfg.seed, Stream::Augment);
     let steps = cfg.schedule.total_steps();
     let evals = cfg.evals_per_cycle * cfg.schedule.cycles();
@@ -114,22 +112,15 @@ pub fn train<T: Scalar>(
 
     // Networks without BN still get the EMA calls; they do nothing there.
     record(net, 0, &mut history)?;
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    let mut pos = order.len();
-    let mut xb = Array2::zeros((cfg.batch, train.dim()));
-    let mut yb = Vec::with_capacity(cfg.batch);
+    let mut batches = BatchStream::new(train, cfg.batch, shuffle_rng)?;
     for t in 0..steps {
-        if pos + cfg.batch > order.len() {
-            order.shuffle(&mut shuffle_rng);
-            pos = 0;
-        }
-        train.batch_into(&order[pos..pos + cfg.batch], &mut xb, &mut yb);
-        pos += cfg.batch;
-        if let Some(aug) = &cfg.augment {
-            aug.apply(xb.view_mut(), &mut augment_rng);
-        }
         let lr = cfg.schedule.lr(t);
-        let loss = net.grads(xb.view(), &yb, cfg.lambda)?;
+        let loss = batches.with_next(|mut xb, yb| {
+            if let Some(aug) = &cfg.augment {
+                aug.apply(xb.view_mut(), &mut augment_rng);
+            }
+            net.grads(xb.view(), yb, cfg.lambda)
+        })?;
         if !loss.is_finite() || loss > cfg.divergence_loss {
             history.diverged = Some(Divergence { step: t, lr, loss });
             if cfg.progress {

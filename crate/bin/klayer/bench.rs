@@ -6,14 +6,13 @@ use clap::Args;
 use ndarray::Array2;
 use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
-use rand::seq::SliceRandom;
 use serde_json::json;
 
 use crate::args::NetArgs;
 use klayer::bn_stats::update_ema;
 use klayer::data::Dataset;
 use klayer::rng::{rng, Stream};
-use klayer::train::{evaluate_set, Optimizer, OptimizerState};
+use klayer::train::{evaluate_set, BatchStream, Optimizer, OptimizerState};
 use klayer::{Error, Result, Scalar};
 
 /// Flags of `klayer bench`.
@@ -78,18 +77,9 @@ fn run_typed<T: Scalar>(args: &BenchArgs) -> Result<()> {
         Optimizer::Sgd
     };
     let mut opt = OptimizerState::new(kind, &mut net);
-    let mut order: Vec<usize> = (0..args.images).collect();
-    let mut pos = order.len();
-    let mut xb = Array2::zeros((args.batch, dim));
-    let mut yb = Vec::new();
+    let mut batches = BatchStream::new(&data, args.batch, rng(args.net.seed, Stream::Shuffle))?;
     let mut step = |net: &mut klayer::net::Network<T>| -> Result<()> {
-        if pos + args.batch > order.len() {
-            order.shuffle(&mut r);
-            pos = 0;
-        }
-        data.batch_into(&order[pos..pos + args.batch], &mut xb, &mut yb);
-        pos += args.batch;
-        net.grads(xb.view(), &yb, 0.005)?;
+        batches.with_next(|xb, yb| net.grads(xb.view(), yb, 0.005))?;
         update_ema(net, 0.9);
         opt.step(net, 0.01);
         Ok(())

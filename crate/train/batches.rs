@@ -1,0 +1,116 @@
+//! Mini-batches in shuffled order, the next one gathered while the current one is in use.
+
+use ndarray::{Array2, ArrayViewMut2};
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use crate::data::Dataset;
+use crate::Scalar;
+
+/// An endless stream of mini-batches of a [`Dataset`]: the images are shuffled, cut into
+/// batches of `batch` images, and reshuffled once an epoch has no whole batch left (the
+/// incomplete batch is dropped, as in the report).
+///
+/// Copying 100 random rows of 3,072 values out of a data set that does not fit in cache takes
+/// about a fifth of an update step of the 3-layer net, so [`BatchStream::with_next`] gathers
+/// the *following* batch on another rayon thread while the caller works on the current one.
+/// The sequence of batches depends only on the data, the batch size and the random generator,
+/// never on the number of threads.
+///
+/// # Example
+/// ```
+/// use klayer::data::Dataset;
+/// use klayer::rng::{rng, Stream};
+/// use klayer::train::BatchStream;
+/// use ndarray::Array2;
+///
+/// let x = Array2::from_shape_fn((10, 2), |(i, j)| (10 * i + j) as f32);
+/// let data = Dataset::new(x, (0..10).map(|i| i % 2).collect(), 2).unwrap();
+/// let mut batches = BatchStream::new(&data, 4, rng(0, Stream::Shuffle)).unwrap();
+/// for _ in 0..5 {
+///     batches.with_next(|x, y| {
+///         assert_eq!(x.dim(), (4, 2));
+///         // Every row is an image of the data set, with its label.
+///         for (row, &label) in x.rows().into_iter().zip(y) {
+///             assert_eq!((row[0] as usize / 10) % 2, label);
+///         }
+///     });
+/// }
+/// ```
+#[derive(Debug)]
+pub struct BatchStream<'a, T: Scalar> {
+    data: &'a Dataset<T>,
+    batch: usize,
+    rng: ChaCha8Rng,
+    order: Vec<usize>,
+    pos: usize,
+    current: (Array2<T>, Vec<usize>),
+    next: (Array2<T>, Vec<usize>),
+}
+
+impl<'a, T: Scalar> BatchStream<'a, T> {
+    /// A stream of batches of `batch` images of `data`, shuffled with `rng`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Config`] if `batch` is 0 or larger than the data set.
+    pub fn new(data: &'a Dataset<T>, batch: usize, rng: ChaCha8Rng) -> crate::Result<Self> {
+        if batch == 0 || batch > data.len() {
+            return Err(crate::Error::config(
+                "batch",
+                format!(
+                    "must be in 1..={} (the number of training images)",
+                    data.len()
+                ),
+            ));
+        }
+        let empty = || {
+            (
+                Array2::zeros((batch, data.dim())),
+                Vec::with_capacity(batch),
+            )
+        };
+        let mut stream = BatchStream {
+            data,
+            batch,
+            rng,
+            order: (0..data.len()).collect(),
+            pos: data.len(),
+            current: empty(),
+            next: empty(),
+        };
+        let idx = stream.advance();
+        let (x, y) = &mut stream.current;
+        data.batch_into(&stream.order[idx], x, y);
+        Ok(stream)
+    }
+
+    /// The index range in `order` of the batch after the last one handed out, reshuffling
+    /// first if the epoch has no whole batch left.
+    fn advance(&mut self) -> std::ops::Range<usize> {
+        if self.pos + self.batch > self.order.len() {
+            self.order.shuffle(&mut self.rng);
+            self.pos = 0;
+        }
+        self.pos += self.batch;
+        self.pos - self.batch..self.pos
+    }
+
+    /// Runs `f` on the next mini-batch (its images, which `f` may change in place, e.g. to
+    /// augment them, and its labels) while the batch after it is gathered in parallel.
+    pub fn with_next<R: Send>(
+        &mut self,
+        f: impl FnOnce(ArrayViewMut2<'_, T>, &[usize]) -> R + Send,
+    ) -> R {
+        let idx = self.advance();
+        let data = self.data;
+        let order = &self.order[idx];
+        let (cx, cy) = &mut self.current;
+        let (nx, ny) = &mut self.next;
+        let (out, ()) = rayon::join(
+            || f(cx.view_mut(), cy.as_slice()),
+            || data.batch_into(order, nx, ny),
+        );
+        std::mem::swap(&mut self.current, &mut self.next);
+        out
+    }
+}
