@@ -139,6 +139,13 @@ fn entries(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Asserts that a failed download left nothing behind: no partial archive, no temporary
+/// directory, no half-unpacked data.
+fn assert_nothing_left(dir: &Path) {
+    let left = entries(dir);
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The real data
 
@@ -279,7 +286,7 @@ fn missing_directory_says_to_run_klayer_download() {
     assert!(matches!(err, Error::DataNotFound { .. }), "{err:?}");
     assert!(err.to_string().contains("no-such-dir"), "{err}");
     assert!(err.to_string().contains("klayer download"), "{err}");
-    assert!(entries(root.path()).is_empty());
+    assert_nothing_left(root.path());
 }
 
 #[test]
@@ -443,11 +450,7 @@ fn download_md5_mismatch_leaves_nothing() {
         }
         other => panic!("expected Md5Mismatch, got {other:?}"),
     }
-    assert!(
-        entries(root.path()).is_empty(),
-        "{:?}",
-        entries(root.path())
-    );
+    assert_nothing_left(root.path());
     assert_eq!(server.join().unwrap(), 1);
 }
 
@@ -469,7 +472,7 @@ fn download_host_unreachable_is_a_download_error() {
         other => panic!("expected Download, got {other:?}"),
     }
     assert!(err.to_string().contains(&url), "{err}");
-    assert!(entries(root.path()).is_empty());
+    assert_nothing_left(root.path());
 }
 
 #[test]
@@ -481,7 +484,7 @@ fn download_http_404_is_a_download_error() {
         Error::Download { reason, .. } => assert!(reason.contains("404"), "{reason}"),
         other => panic!("expected Download, got {other:?}"),
     }
-    assert!(entries(root.path()).is_empty());
+    assert_nothing_left(root.path());
     assert_eq!(server.join().unwrap(), 1);
 }
 
@@ -514,11 +517,7 @@ fn download_interrupted_leaves_nothing() {
     let root = tempfile::tempdir().unwrap();
     let err = download(&url, klayer::data::CIFAR10_MD5, root.path()).unwrap_err();
     assert!(matches!(err, Error::Download { .. }), "{err:?}");
-    assert!(
-        entries(root.path()).is_empty(),
-        "{:?}",
-        entries(root.path())
-    );
+    assert_nothing_left(root.path());
     server.join().unwrap();
 }
 
@@ -539,11 +538,7 @@ fn download_of_an_archive_without_the_batches_leaves_nothing() {
         Error::Download { reason, .. } => assert!(reason.contains("test_batch.bin"), "{reason}"),
         other => panic!("expected Download, got {other:?}"),
     }
-    assert!(
-        entries(root.path()).is_empty(),
-        "{:?}",
-        entries(root.path())
-    );
+    assert_nothing_left(root.path());
     assert_eq!(server.join().unwrap(), 1);
 
     // Not a gzip file at all, with its md5.
@@ -552,11 +547,7 @@ fn download_of_an_archive_without_the_batches_leaves_nothing() {
     let (url, server) = serve(200, junk, 1);
     let err = download_archive(&url, &md5, root.path(), 2).unwrap_err();
     assert!(matches!(err, Error::Download { .. }), "{err:?}");
-    assert!(
-        entries(root.path()).is_empty(),
-        "{:?}",
-        entries(root.path())
-    );
+    assert_nothing_left(root.path());
     assert_eq!(server.join().unwrap(), 1);
 }
 

@@ -40,8 +40,39 @@ pub struct Section {
     pub id: &'static str,
     /// Heading.
     pub title: &'static str,
-    /// Runs it.
-    pub run: fn(&Cifar10<f32>, &Scale) -> Result<SectionOutput>,
+    /// Whether its numbers depend on the [`Scale`] (the gradient check's do not).
+    pub sized: bool,
+    /// Runs its experiments: tables and discussion, without heading and figure links.
+    pub body: fn(&Cifar10<f32>, &Scale) -> Result<SectionOutput>,
+}
+
+impl Section {
+    /// Runs the section: its heading, the data size it ran at, its tables and discussion, and
+    /// links to its figures (`figures/NAME.png`).
+    pub fn run(&self, data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
+        let body = (self.body)(data, scale)?;
+        let mut markdown = format!("## {}\n\n", self.title);
+        if self.sized {
+            let size = if scale.quick {
+                "**quick mode** (5,000 / 1,000 / 2,000 images; numbers are not comparable with the report)"
+            } else {
+                "full size (45,000 training / 5,000 validation / 10,000 test images)"
+            };
+            markdown += &format!("Run at {size}.\n\n");
+        }
+        markdown += body.markdown.trim_end();
+        markdown += "\n\n";
+        for f in &body.figures {
+            markdown += &format!(
+                "![{}](figures/{}.png)\n\n*{}*\n\n",
+                f.caption, f.name, f.caption
+            );
+        }
+        Ok(SectionOutput {
+            markdown,
+            figures: body.figures,
+        })
+    }
 }
 
 /// All sections, in the report's order.
@@ -49,52 +80,62 @@ pub const SECTIONS: &[Section] = &[
     Section {
         id: "gradcheck",
         title: "2 · Gradient check",
-        run: gradient_check,
+        sized: false,
+        body: gradient_check,
     },
     Section {
         id: "three-layer",
         title: "2.1 · 3-layer network without and with BN",
-        run: three_layer,
+        sized: true,
+        body: three_layer,
     },
     Section {
         id: "nine-layer",
         title: "2.2 · 9-layer network without and with BN",
-        run: nine_layer,
+        sized: true,
+        body: nine_layer,
     },
     Section {
         id: "lambda",
         title: "2.3 · Lambda search",
-        run: lambda_search,
+        sized: true,
+        body: lambda_search,
     },
     Section {
         id: "init",
         title: "2.4 · Sensitivity to initialisation",
-        run: init_sensitivity,
+        sized: true,
+        body: init_sensitivity,
     },
     Section {
         id: "bn-after",
         title: "3.1 · BN after the activation",
-        run: bn_after,
+        sized: true,
+        body: bn_after,
     },
     Section {
         id: "bn-stats",
         title: "3.1 · EMA vs PreciseBN vs Adaptive BN",
-        run: bn_stats,
+        sized: true,
+        body: bn_stats,
     },
     Section {
         id: "tta",
         title: "3.1 · Adaptive BN with test-time augmentation",
-        run: tta,
+        sized: true,
+        body: tta,
     },
     Section {
         id: "adam",
         title: "3.2 · Adam on a 7-layer net",
-        run: adam,
+        sized: true,
+        body: adam,
     },
     Section {
         id: "wide",
         title: "3.2 · Wider 7-layer nets",
-        run: wide,
+        sized: true,
+        body: wide,
     },
 ];
 
@@ -145,13 +186,79 @@ fn row(label: &str, report: &str, ours: Summary, others: &str) -> Vec<String> {
     vec![label.into(), report.into(), ours.to_string(), others.into()]
 }
 
-fn header(title: &str, scale: &Scale) -> String {
-    let size = if scale.quick {
-        "**quick mode** (5,000 / 1,000 / 2,000 images; numbers are not comparable with the report)"
-    } else {
-        "full size (45,000 training / 5,000 validation / 10,000 test images)"
-    };
-    format!("## {title}\n\nRun at {size}.\n\n")
+/// Test accuracies of several settings, for a table with a comparison line per setting and a
+/// bar chart with one bar per setting.
+#[derive(Default)]
+struct Tally {
+    rows: Vec<Vec<String>>,
+    notes: Vec<String>,
+    labels: Vec<String>,
+    repeats: Vec<Vec<f64>>,
+}
+
+impl Tally {
+    /// Adds the runs of one setting: `label` in the table, `what` in the comparison, `bar`
+    /// under its bar; `report` is the report's test accuracy.
+    fn add(&mut self, label: &str, what: &str, bar: String, report: &str, runs: &[History]) {
+        let ours = Summary::test_acc(runs);
+        self.rows
+            .push(vec![label.into(), report.into(), ours.to_string()]);
+        self.notes.push(compare(what, &ours, report));
+        self.labels.push(bar);
+        self.repeats.push(
+            runs.iter()
+                .filter_map(|h| h.test_acc())
+                .map(|a| 100.0 * a)
+                .collect(),
+        );
+    }
+}
+
+impl Tally {
+    /// The section: its text (see [`body`]) and a bar chart with a bar per setting, drawn as
+    /// `figure`: (file stem, caption, title).
+    fn into_section(
+        self,
+        figure: [&str; 3],
+        settings: &str,
+        header: &[&str],
+        closing: &str,
+    ) -> SectionOutput {
+        let [name, caption, title] = figure;
+        SectionOutput {
+            markdown: body(settings, header, &self.rows, &self.notes, closing),
+            figures: vec![Figure {
+                name: name.into(),
+                caption: caption.into(),
+                plot: plot::bars(&self.labels, &self.repeats, "test accuracy (%)", title),
+            }],
+        }
+    }
+}
+
+/// A section's text in the usual order: the settings (may be empty), a table, one comparison
+/// line per number (from [`compare`]) and a closing paragraph (may be empty).
+fn body(
+    settings: &str,
+    header: &[&str],
+    rows: &[Vec<String>],
+    notes: &[String],
+    closing: &str,
+) -> String {
+    let mut md = String::new();
+    if !settings.is_empty() {
+        md += settings;
+        md += "\n\n";
+    }
+    md += &markdown_table(header, rows);
+    md += "\n";
+    md += &notes.concat();
+    if !closing.is_empty() {
+        md += "\n";
+        md += closing;
+        md += "\n\n";
+    }
+    md
 }
 
 fn curves(name: &str, caption: String, h: &History) -> Figure {
@@ -217,11 +324,11 @@ fn gradient_check(data: &Cifar10<f32>, _scale: &Scale) -> Result<SectionOutput> 
             }
         }
     }
-    let mut md = format!("## {}\n\n", SECTIONS[0].title);
-    md +=
+    let mut md = String::from(
         "Analytic against numerical gradients (five-point centred differences, h = 1e-4, f64) on \
            the first 20 features of 10 training images; relative error \
-           |g_a − g_n| / max(1e-6, |g_a| + |g_n|) over every entry of every W, b, γ, β.\n\n";
+           |g_a − g_n| / max(1e-6, |g_a| + |g_n|) over every entry of every W, b, γ, β.\n\n",
+    );
     md += &markdown_table(
         &[
             "layers",
@@ -237,12 +344,6 @@ fn gradient_check(data: &Cifar10<f32>, _scale: &Scale) -> Result<SectionOutput> 
            entry agrees to 1e-10 or better. The largest relative errors belong to entries whose \
            gradient is tiny (|g| ≲ 1e-4): f64 round-off in the cost limits any finite difference to \
            about 1e-12 absolute, which is why the tests judge such entries by their absolute error.\n\n";
-    for f in &figures {
-        md += &format!(
-            "![{}](figures/{}.png)\n\n*{}*\n\n",
-            f.caption, f.name, f.caption
-        );
-    }
     Ok(SectionOutput {
         markdown: md,
         figures,
@@ -254,6 +355,8 @@ struct WithWithout {
     base: Run,
     /// File-name stem of the figures.
     id: &'static str,
+    /// The settings, in one sentence.
+    settings: &'static str,
     /// `3-layer`, `9-layer`.
     layers: &'static str,
     /// The report's test accuracies without and with BN.
@@ -268,6 +371,7 @@ fn with_without(data: &Cifar10<f32>, scale: &Scale, spec: WithWithout) -> Result
     let WithWithout {
         base,
         id,
+        settings,
         layers,
         report,
         others,
@@ -276,7 +380,7 @@ fn with_without(data: &Cifar10<f32>, scale: &Scale, spec: WithWithout) -> Result
     let seeds = main_seeds(scale);
     let mut rows = Vec::new();
     let mut figures = Vec::new();
-    let mut md = String::new();
+    let mut notes = Vec::new();
     for (k, bn) in [BnPlacement::None, BnPlacement::Before]
         .into_iter()
         .enumerate()
@@ -285,16 +389,16 @@ fn with_without(data: &Cifar10<f32>, scale: &Scale, spec: WithWithout) -> Result
         eprintln!("{layers}, {label}:");
         let runs = run_seeds(&base.clone().bn(bn), &seeds, data)?;
         rows.push(row(label, report[k], Summary::test_acc(&runs), others[k]));
-        md += &compare(
+        notes.push(compare(
             &format!("{layers} {label}"),
             &Summary::test_acc(&runs),
             report[k],
-        );
+        ));
         let mean_s = runs.iter().map(|h| h.train_seconds).sum::<f64>() / runs.len() as f64;
-        md += &format!(
+        notes.push(format!(
             "- {label}: single runs {}; {mean_s:.1} s per run.\n",
             runs.iter().map(pct).collect::<Vec<_>>().join(", ")
-        );
+        ));
         figures.push(curves(
             &format!("{id}_{}", if k == 0 { "no_bn" } else { "bn" }),
             format!(
@@ -305,19 +409,19 @@ fn with_without(data: &Cifar10<f32>, scale: &Scale, spec: WithWithout) -> Result
             &runs[0],
         ));
     }
-    let mut out = markdown_table(
-        &[
-            "",
-            "report",
-            "ours: test acc. % (mean ± std, min–max)",
-            "other implementations",
-        ],
-        &rows,
-    );
-    out += "\n";
-    out += &md;
     Ok(SectionOutput {
-        markdown: out,
+        markdown: body(
+            settings,
+            &[
+                "",
+                "report",
+                "ours: test acc. % (mean ± std, min–max)",
+                "other implementations",
+            ],
+            &rows,
+            &notes,
+            "",
+        ),
         figures,
     })
 }
@@ -326,48 +430,26 @@ fn three_layer(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
     let spec = WithWithout {
         base: Run::three_layer(scale),
         id: "three_layer",
+        settings: "Hidden [50, 50], lambda 0.005, cyclic learning rate 1e-5..1e-1, n_s = 5 epochs, 2 cycles, batch 100, He init.",
         layers: "3-layer",
         report: ["52.80", "53.89"],
         others: ["52–54", "52–54 (assignment: ≈ 53.8)"],
         figure_numbers: [3, 4],
     };
-    let mut o = with_without(data, scale, spec)?;
-    o.markdown = header(SECTIONS[1].title, scale)
-        + "Hidden [50, 50], lambda 0.005, cyclic learning rate 1e-5..1e-1, n_s = 5 epochs, 2 cycles, batch 100, He init.\n\n"
-        + &o.markdown
-        + "\n"
-        + &figure_refs(&o.figures);
-    Ok(o)
+    with_without(data, scale, spec)
 }
 
 fn nine_layer(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
     let spec = WithWithout {
         base: Run::nine_layer(scale),
         id: "nine_layer",
+        settings: "Hidden [50, 30, 20, 20, 10, 10, 10, 10], otherwise the 3-layer settings.",
         layers: "9-layer",
         report: ["41.74", "52.20"],
         others: ["40–48", "44–52"],
         figure_numbers: [5, 6],
     };
-    let mut o = with_without(data, scale, spec)?;
-    o.markdown = header(SECTIONS[2].title, scale)
-        + "Hidden [50, 30, 20, 20, 10, 10, 10, 10], otherwise the 3-layer settings.\n\n"
-        + &o.markdown
-        + "\n"
-        + &figure_refs(&o.figures);
-    Ok(o)
-}
-
-fn figure_refs(figures: &[Figure]) -> String {
-    figures
-        .iter()
-        .map(|f| {
-            format!(
-                "![{}](figures/{}.png)\n\n*{}*\n\n",
-                f.caption, f.name, f.caption
-            )
-        })
-        .collect()
+    with_without(data, scale, spec)
 }
 
 /// Validation accuracies (%) of `run` over `seeds` for each lambda.
@@ -451,7 +533,7 @@ fn lambda_search(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
             "Lambda search, 3-layer net with BN",
         ),
     };
-    let mut md = header(SECTIONS[3].title, scale);
+    let mut md = String::new();
     md += &format!("3-layer net with BN, default settings, {} seeds per lambda; final validation accuracy.\n\n", seeds.len());
     md += "Coarse grid:\n\n";
     md += &table(&coarse, &c, &report_coarse);
@@ -470,7 +552,6 @@ fn lambda_search(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
         best.0,
         Summary::test_acc(&runs)
     );
-    md += &figure_refs(std::slice::from_ref(&figure));
     Ok(SectionOutput {
         markdown: md,
         figures: vec![figure],
@@ -548,9 +629,18 @@ fn init_sensitivity(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput>
         ),
     };
     let variance_fates: Vec<String> = as_variance.iter().map(fate).collect();
-    let mut md = header(SECTIONS[4].title, scale);
-    md += "3-layer net, every weight drawn with std `sig` instead of He init; final validation accuracy.\n\n";
-    md += &markdown_table(
+    let closing = format!(
+        "The report found every run without BN at chance and put it down to the high learning \
+         rates. The table above shows what a correct net without BN does at sig = 1e-1. If sig is \
+         read as a variance instead (std = √0.1 ≈ 0.32 in every layer, twelve times He's std for the \
+         first layer), the runs here {}: a plausible origin of the report's 9.98 %. With the tiny \
+         sigmas the signal vanishes through the layers without BN and the net stays at chance; BN \
+         re-normalises every layer's pre-activations whatever their scale, so with BN the init scale \
+         hardly matters.",
+        variance_fates.join("; ")
+    );
+    let md = body(
+        "3-layer net, every weight drawn with std `sig` instead of He init; final validation accuracy.",
         &[
             "",
             "sig",
@@ -559,20 +649,9 @@ fn init_sensitivity(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput>
             "runs",
         ],
         &rows,
+        &notes,
+        &closing,
     );
-    md += "\n";
-    md += &notes.join("");
-    md += &format!(
-        "\nThe report found every run without BN at chance and put it down to the high learning \
-         rates. The table above shows what a correct net without BN does at sig = 1e-1. If sig is \
-         read as a variance instead (std = √0.1 ≈ 0.32 in every layer, twelve times He's std for the \
-         first layer), the runs here {}: a plausible origin of the report's 9.98 %. With the tiny \
-         sigmas the signal vanishes through the layers without BN and the net stays at chance; BN \
-         re-normalises every layer's pre-activations whatever their scale, so with BN the init scale \
-         hardly matters.\n\n",
-        variance_fates.join("; ")
-    );
-    md += &figure_refs(&figures);
     Ok(SectionOutput {
         markdown: md,
         figures,
@@ -627,8 +706,8 @@ fn bn_after(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
             }
         }
     }
-    let mut md = header(SECTIONS[5].title, scale);
-    md += &markdown_table(
+    let md = body(
+        "",
         &[
             "net",
             "BN",
@@ -636,11 +715,9 @@ fn bn_after(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
             "ours: test acc. % (mean ± std, min–max)",
         ],
         &rows,
+        &notes,
+        "",
     );
-    md += "\n";
-    md += &notes.join("");
-    md += "\n";
-    md += &figure_refs(&figures);
     Ok(SectionOutput {
         markdown: md,
         figures,
@@ -667,77 +744,52 @@ fn bn_stats(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
             "52.19",
         ),
     ];
-    let mut rows = Vec::new();
-    let mut notes = Vec::new();
-    let mut labels = Vec::new();
-    let mut repeats = Vec::new();
+    let mut tally = Tally::default();
     for (label, stats, report) in methods {
         eprintln!("9-layer, {label}:");
         let runs = run_seeds(&Run::nine_layer(scale).bn_stats(stats), &seeds, data)?;
-        rows.push(vec![
-            label.into(),
-            report.into(),
-            Summary::test_acc(&runs).to_string(),
-        ]);
-        notes.push(compare(label, &Summary::test_acc(&runs), report));
-        labels.push(
-            label
-                .split(" (")
-                .next()
-                .unwrap_or(label)
-                .split(',')
-                .next()
-                .unwrap_or(label)
-                .to_string()
-                + if matches!(
-                    stats,
-                    BnStats::Precise {
-                        during_training: true,
-                        ..
-                    }
-                ) {
-                    " (report)"
-                } else if matches!(stats, BnStats::Precise { .. }) {
-                    " (fvcore)"
-                } else {
-                    ""
-                },
-        );
-        repeats.push(
-            runs.iter()
-                .filter_map(|h| h.test_acc())
-                .map(|a| 100.0 * a)
-                .collect(),
-        );
+        let bar = label
+            .split(" (")
+            .next()
+            .unwrap_or(label)
+            .split(',')
+            .next()
+            .unwrap_or(label)
+            .to_string()
+            + if matches!(
+                stats,
+                BnStats::Precise {
+                    during_training: true,
+                    ..
+                }
+            ) {
+                " (report)"
+            } else if matches!(stats, BnStats::Precise { .. }) {
+                " (fvcore)"
+            } else {
+                ""
+            };
+        tally.add(label, label, bar, report, &runs);
     }
-    let figure = Figure {
-        name: "bn_stats".into(),
-        caption: "9-layer net with BN: test accuracy with each kind of BN statistics (mean ± std over seeds)".into(),
-        plot: plot::bars(&labels, &repeats, "test accuracy (%)", "BN statistics at test time, 9-layer net"),
-    };
-    let mut md = header(SECTIONS[6].title, scale);
-    md += "9-layer net with BN before ReLU. The weights are trained alike in every case (BN uses batch \
-           statistics in training); only the statistics used for evaluation differ.\n\n";
-    md += &markdown_table(
+    Ok(tally.into_section(
+        [
+            "bn_stats",
+            "9-layer net with BN: test accuracy with each kind of BN statistics (mean ± std over seeds)",
+            "BN statistics at test time, 9-layer net",
+        ],
+        "9-layer net with BN before ReLU. The weights are trained alike in every case (BN uses batch \
+         statistics in training); only the statistics used for evaluation differ.",
         &[
             "BN statistics",
             "report: test acc. %",
             "ours: test acc. % (mean ± std, min–max)",
         ],
-        &rows,
-    );
-    md += "\n";
-    md += &notes.join("");
-    md += "\nAt the end of a cyclic schedule the learning rate is near zero, so the weights barely move in \
+        "At the end of a cyclic schedule the learning rate is near zero, so the weights barely move in \
            the last epochs and the EMA settles on the population statistics that PreciseBN estimates; \
            large differences between the methods are not to be expected. Adaptive BN is transductive: \
            it uses the statistics of the test set itself, so an image's prediction depends on the \
-           other test images.\n\n";
-    md += &figure_refs(std::slice::from_ref(&figure));
-    Ok(SectionOutput {
-        markdown: md,
-        figures: vec![figure],
-    })
+           other test images.",
+    ))
 }
 
 fn tta(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
@@ -748,10 +800,7 @@ fn tta(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
         (0.5, "38.52"),
         (1.0, "28.97"),
     ];
-    let mut rows = Vec::new();
-    let mut notes = Vec::new();
-    let mut labels = Vec::new();
-    let mut repeats = Vec::new();
+    let mut tally = Tally::default();
     for (f, report) in fractions {
         eprintln!("9-layer, Adaptive BN, {:.0} % augmented:", 100.0 * f);
         let runs = run_seeds(
@@ -759,51 +808,33 @@ fn tta(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
             &seeds,
             data,
         )?;
-        rows.push(vec![
-            format!("{:.0} %", 100.0 * f),
-            report.into(),
-            Summary::test_acc(&runs).to_string(),
-        ]);
-        notes.push(compare(
-            &format!("{:.0} % augmented", 100.0 * f),
-            &Summary::test_acc(&runs),
+        let label = format!("{:.0} %", 100.0 * f);
+        tally.add(
+            &label,
+            &format!("{label} augmented"),
+            label.clone(),
             report,
-        ));
-        labels.push(format!("{:.0} %", 100.0 * f));
-        repeats.push(
-            runs.iter()
-                .filter_map(|h| h.test_acc())
-                .map(|a| 100.0 * a)
-                .collect(),
+            &runs,
         );
     }
-    let figure = Figure {
-        name: "tta".into(),
-        caption: "Adaptive BN with a fraction of the test images flipped and/or translated by up to 3 pixels".into(),
-        plot: plot::bars(&labels, &repeats, "test accuracy (%)", "Adaptive BN with test-time augmentation, 9-layer net"),
-    };
-    let mut md = header(SECTIONS[7].title, scale);
-    md += "9-layer net; before the statistics are recomputed on the test set, the given fraction of test \
-           images is transformed (random horizontal flip with probability 0.5 and a random translation \
-           of up to 3 pixels each way, zero fill) and the transformed images are then classified.\n\n";
-    md += &markdown_table(
+    Ok(tally.into_section(
+        [
+            "tta",
+            "Adaptive BN with a fraction of the test images flipped and/or translated by up to 3 pixels",
+            "Adaptive BN with test-time augmentation, 9-layer net",
+        ],
+        "9-layer net; before the statistics are recomputed on the test set, the given fraction of test \
+         images is transformed (random horizontal flip with probability 0.5 and a random translation \
+         of up to 3 pixels each way, zero fill) and the transformed images are then classified.",
         &[
             "test images augmented",
             "report: test acc. %",
             "ours: test acc. % (mean ± std, min–max)",
         ],
-        &rows,
-    );
-    md += "\n";
-    md += &notes.join("");
-    md += "\nA fully connected net is not translation invariant, so shifted images are harder for it. How \
+        "A fully connected net is not translation invariant, so shifted images are harder for it. How \
            far the accuracy falls depends on the size of the shifts and the fill, which the report does \
-           not state (here up to 3 pixels, zero fill).\n\n";
-    md += &figure_refs(std::slice::from_ref(&figure));
-    Ok(SectionOutput {
-        markdown: md,
-        figures: vec![figure],
-    })
+           not state (here up to 3 pixels, zero fill).",
+    ))
 }
 
 fn adam(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
@@ -829,13 +860,12 @@ fn adam(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
         ),
         &runs[0],
     )];
-    let mut md = header(SECTIONS[8].title, scale);
-    md += &format!(
+    let md = body(
+        &format!(
         "Hidden [60, 50, 40, 30, 20, 10] with BN, Adam (β₁ 0.9, β₂ 0.999, ε 1e-8), cyclic learning rate \
          1e-5..1e-3 with n_s = {n_s}, 8 cycles, each cycle's peak 0.9 times the previous one (the report's \
-         \"slight decay\" is not specified further), lambda 0.005.\n\n"
-    );
-    md += &markdown_table(
+         \"slight decay\" is not specified further), lambda 0.005."
+        ),
         &[
             "",
             "report: test acc. %",
@@ -848,11 +878,9 @@ fn adam(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
             Summary::test_acc(&runs).to_string(),
             format!("{secs:.0}"),
         ]],
+        &[compare("Adam, 7-layer", &Summary::test_acc(&runs), "52.76")],
+        "",
     );
-    md += "\n";
-    md += &compare("Adam, 7-layer", &Summary::test_acc(&runs), "52.76");
-    md += "\n";
-    md += &figure_refs(&figures);
     Ok(SectionOutput {
         markdown: md,
         figures,
@@ -882,9 +910,8 @@ fn wide(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
         ));
         figures.push(curves(&format!("wide_{}", hidden[0]), format!("7-layer {hidden:?}, SGD with cyclic learning rate, seed 0: test {} % (report figure {fig})", pct(&runs[0])), &runs[0]));
     }
-    let mut md = header(SECTIONS[9].title, scale);
-    md += "7-layer nets with BN, plain SGD and the default cyclic schedule (2 cycles).\n\n";
-    md += &markdown_table(
+    let md = body(
+        "7-layer nets with BN, plain SGD and the default cyclic schedule (2 cycles).",
         &[
             "hidden",
             "report: test acc. %",
@@ -892,12 +919,10 @@ fn wide(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
             "seconds per run here",
         ],
         &rows,
+        &notes,
+        "The report's NumPy runs took more than 30 minutes each; the last column is the wall time of \
+         one run here, evaluation included.",
     );
-    md += "\n";
-    md += &notes.join("");
-    md += "\nThe report's NumPy runs took more than 30 minutes each; the last column is the wall time of \
-           one run here, evaluation included.\n\n";
-    md += &figure_refs(&figures);
     Ok(SectionOutput {
         markdown: md,
         figures,

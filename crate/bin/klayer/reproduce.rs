@@ -69,7 +69,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
     for section in chosen {
         eprintln!("== {} ({})", section.title, section.id);
         let started = Instant::now();
-        let out = (section.run)(&data, &scale)?;
+        let out = section.run(&data, &scale)?;
         let secs = started.elapsed().as_secs_f64();
         for f in &out.figures {
             write_figure(f, &figures, renderer.as_ref())?;
