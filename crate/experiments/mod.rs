@@ -107,6 +107,28 @@ impl Scale {
     pub fn seed_list(&self) -> Vec<u64> {
         (0..self.seeds as u64).collect()
     }
+
+    /// One line saying the size and what `data` (loaded at this scale) holds.
+    ///
+    /// ```
+    /// # use klayer::experiments::Scale;
+    /// # use klayer::data::{Cifar10, Dataset};
+    /// # let set = |n| Dataset::new(ndarray::Array2::<f32>::zeros((n, 1)), vec![0; n], 10).unwrap();
+    /// # let data = Cifar10 { train: set(3), val: set(2), test: set(1), mean: vec![0.0], std: vec![1.0] };
+    /// assert_eq!(
+    ///     Scale::quick().describe(&data),
+    ///     "quick size: 3 training, 2 validation, 1 test images"
+    /// );
+    /// ```
+    pub fn describe(&self, data: &Cifar10<f32>) -> String {
+        format!(
+            "{} size: {} training, {} validation, {} test images",
+            if self.quick { "quick" } else { "full" },
+            data.train.len(),
+            data.val.len(),
+            data.test.len()
+        )
+    }
 }
 
 /// One training run: architecture plus settings; builder methods change one thing each.
@@ -190,6 +212,14 @@ impl Run {
         self
     }
 
+    /// Trains the run once per seed and prints one line per run on **stdout** as it finishes
+    /// (the notebooks' way; in evcxr, stderr is forwarded asynchronously, so lines printed
+    /// there near the end of a cell can turn up under the next cell). [`run_seeds`] does the
+    /// same with the lines on stderr.
+    pub fn train_seeds(&self, seeds: &[u64], data: &Cifar10<f32>) -> Result<Vec<History>> {
+        seeds_reporting(self, seeds, data, |line| println!("{line}"))
+    }
+
     /// Builds the network and trains it on `data` (train / validation / test).
     pub fn train(&self, data: &Cifar10<f32>) -> Result<History> {
         let mut net = self.net.build::<f32>()?;
@@ -203,15 +233,40 @@ impl Run {
     }
 }
 
-/// Runs `run` once per seed; prints one line per run.
+/// Runs `run` once per seed; prints one line per run on stderr as it finishes.
 pub fn run_seeds(run: &Run, seeds: &[u64], data: &Cifar10<f32>) -> Result<Vec<History>> {
+    seeds_reporting(run, seeds, data, |line| eprintln!("{line}"))
+}
+
+fn seeds_reporting(
+    run: &Run,
+    seeds: &[u64],
+    data: &Cifar10<f32>,
+    report: impl Fn(&str),
+) -> Result<Vec<History>> {
     seeds
         .iter()
         .map(|&s| {
             let h = run.clone().seed(s).train(data)?;
-            eprintln!("  seed {s}: {}", h.summary());
+            report(&format!("  seed {s}: {}", h.summary()));
             Ok(h)
         })
+        .collect()
+}
+
+/// Shows `markdown` rendered below the current notebook cell. It uses evcxr's rich-output
+/// protocol: the text goes to stdout between `EVCXR_BEGIN_CONTENT text/markdown` and
+/// `EVCXR_END_CONTENT` lines (outside evcxr those lines are printed as they are).
+pub fn show_markdown(markdown: &str) {
+    println!("EVCXR_BEGIN_CONTENT text/markdown\n{markdown}\nEVCXR_END_CONTENT");
+}
+
+/// The test accuracies of some runs, in %, in order (runs without a test result are left
+/// out).
+pub fn test_accuracies(runs: &[History]) -> Vec<f64> {
+    runs.iter()
+        .filter_map(|h| h.test_acc())
+        .map(|a| 100.0 * a)
         .collect()
 }
 

@@ -7,7 +7,10 @@ use std::time::Instant;
 use ndarray::s;
 use plotly::Plot;
 
-use super::{markdown_table, run_seeds, Run, Scale, Summary, NINE_LAYER, SEVEN_LAYER_ADAM, WIDE};
+use super::{
+    markdown_table, run_seeds, test_accuracies, Run, Scale, Summary, NINE_LAYER, SEVEN_LAYER_ADAM,
+    WIDE,
+};
 use crate::bn_stats::BnStats;
 use crate::data::Cifar10;
 use crate::gradcheck::{gradcheck, GradCheckConfig};
@@ -205,12 +208,7 @@ impl Tally {
             .push(vec![label.into(), report.into(), ours.to_string()]);
         self.notes.push(compare(what, &ours, report));
         self.labels.push(bar);
-        self.repeats.push(
-            runs.iter()
-                .filter_map(|h| h.test_acc())
-                .map(|a| 100.0 * a)
-                .collect(),
-        );
+        self.repeats.push(test_accuracies(runs));
     }
 }
 

@@ -96,6 +96,21 @@ fn grid_layout(title: &str) -> Layout {
         .height(380)
 }
 
+/// A figure title that ends with the run's test accuracy, as in the report's captions (or
+/// with how the run ended, if it has no test accuracy).
+///
+/// ```
+/// use klayer::{plot, train::History};
+/// let h = History::default(); // a run that has not been trained
+/// assert_eq!(plot::titled("3-layer", &h), "3-layer: test -, val -, 0 steps in 0.0 s");
+/// ```
+pub fn titled(what: &str, h: &History) -> String {
+    match h.test_acc() {
+        Some(a) => format!("{what}: test accuracy {:.2} %", 100.0 * a),
+        None => format!("{what}: {}", h.summary()),
+    }
+}
+
 /// Cost, loss and accuracy of training and validation against the update step, side by side
 /// (the report's figures 3 to 8 and 10 to 12).
 ///
