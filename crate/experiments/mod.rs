@@ -312,13 +312,12 @@ impl Summary {
 
     /// Test accuracies (in %) of the runs that did not diverge.
     pub fn test_acc(runs: &[History]) -> Self {
-        Summary::of(
-            &runs
-                .iter()
-                .filter_map(|h| h.test_acc())
-                .map(|a| 100.0 * a)
-                .collect::<Vec<_>>(),
-        )
+        Summary::of(&test_accuracies(runs))
+    }
+
+    /// Wall times of the runs in seconds, evaluations included.
+    pub fn seconds(runs: &[History]) -> Self {
+        Summary::of(&runs.iter().map(|h| h.train_seconds).collect::<Vec<_>>())
     }
 
     /// Final validation accuracies (in %) of the runs that did not diverge.

@@ -210,9 +210,7 @@ impl Tally {
         self.labels.push(bar);
         self.repeats.push(test_accuracies(runs));
     }
-}
 
-impl Tally {
     /// The section: its text (see [`body`]) and a bar chart with a bar per setting, drawn as
     /// `figure`: (file stem, caption, title).
     fn into_section(
@@ -392,7 +390,7 @@ fn with_without(data: &Cifar10<f32>, scale: &Scale, spec: WithWithout) -> Result
             &Summary::test_acc(&runs),
             report[k],
         ));
-        let mean_s = runs.iter().map(|h| h.train_seconds).sum::<f64>() / runs.len() as f64;
+        let mean_s = Summary::seconds(&runs).mean;
         notes.push(format!(
             "- {label}: single runs {}; {mean_s:.1} s per run.\n",
             runs.iter().map(pct).collect::<Vec<_>>().join(", ")
@@ -849,7 +847,7 @@ fn adam(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
         });
     eprintln!("7-layer, Adam:");
     let runs = run_seeds(&run, &seeds, data)?;
-    let secs = runs.iter().map(|h| h.train_seconds).sum::<f64>() / runs.len() as f64;
+    let secs = Summary::seconds(&runs).mean;
     let figures = vec![curves(
         "adam",
         format!(
