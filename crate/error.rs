@@ -70,6 +70,14 @@ pub enum Error {
         /// What is wrong with it and what is allowed.
         reason: String,
     },
+    /// A file given as a checkpoint that is not a complete klayer checkpoint.
+    #[error("{}: not a usable klayer checkpoint: {reason}; save the network again with `klayer train --save FILE` (or `klayer::checkpoint::save`)", path.display())]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Shapes that do not fit together.
     #[error("shape mismatch: {0}")]
     Shape(String),

@@ -170,7 +170,7 @@ pub fn gradcheck(
     }
     let saved: Vec<_> = net
         .batch_norms_mut()
-        .map(|b| b.last_batch.clone())
+        .map(|b| b.last_batch().cloned())
         .collect();
     net.grads(x, y, cfg.lambda)?;
     let analytic: Vec<Vec<f64>> = net
@@ -232,7 +232,7 @@ pub fn gradcheck(
         });
     }
     for (bn, last) in net.batch_norms_mut().zip(saved) {
-        bn.last_batch = last;
+        bn.restore_last_batch(last);
     }
     Ok(GradCheck { tensors })
 }

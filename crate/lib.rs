@@ -12,6 +12,7 @@
 //! - [`bn_stats`]: the BN statistics used at evaluation: EMA, PreciseBN, Adaptive BN.
 //! - [`train`]: [`train::TrainConfig`], schedules, SGD and Adam, [`train::train`], [`train::History`].
 //! - [`gradcheck`]: analytic against numerical gradients.
+//! - [`checkpoint`]: saving and loading a trained network (safetensors).
 //! - [`experiments`]: the report's runs ([`experiments::Run`]), quick or full
 //!   ([`experiments::Scale`]), repeated over seeds and summarised.
 //! - [`plot`]: the figures, as plotly plots.
@@ -37,6 +38,7 @@
 #![warn(missing_docs)]
 
 pub mod bn_stats;
+pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod experiments;

@@ -43,15 +43,13 @@ except ImportError:
     sys.exit("browser_test.py: playwright not importable; run scripts/lab.sh --install-only first")
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
+# The flags every headless Chromium of the project starts with: one file, also read by
+# `klayer reproduce`.
+CHROMIUM_FLAGS_FILE = ROOT / "scripts" / "chromium-flags.txt"
 CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
+    line.strip()
+    for line in CHROMIUM_FLAGS_FILE.read_text().splitlines()
+    if line.strip() and not line.lstrip().startswith("#")
 ]
 # The figure, inside a cell's output area, with its SVG drawn.
 # (jupyterlab-plotly puts js-plotly-plot on the .jp-OutputArea-output element itself.)

@@ -11,6 +11,8 @@
 #   2. A project-local Python venv .venv with the exact packages of
 #      scripts/requirements-jupyter.txt (JupyterLab, plotly's offline JupyterLab renderer,
 #      nbclient, nbformat, playwright). Re-installed only when that file changes.
+#      plotly.js is copied from the venv's plotly package to .venv/share/klayer/plotly.min.js,
+#      where `klayer reproduce` looks for it to draw PNG figures (its --plotly-js default).
 #   3. The kernel spec "rust" in .venv/share/jupyter/kernels/rust (the venv's own Jupyter data
 #      dir, found by every Jupyter started from .venv; nothing is written to ~/.local/share).
 #      It is what `evcxr_jupyter --install` writes (with JUPYTER_PATH pointed at the venv),
@@ -83,6 +85,19 @@ else
 fi
 if [ ! -f "$VENV/share/jupyter/labextensions/jupyterlab-plotly/package.json" ]; then
     die "the jupyterlab-plotly prebuilt extension is missing from $VENV (plotly figures would not render)"
+fi
+
+# plotly.js at the one place `klayer reproduce --plotly-js` defaults to.
+PLOTLY_JS="$VENV/share/klayer/plotly.min.js"
+plotly_src="$("$VENV/bin/python" -c 'import importlib.util as u, pathlib
+print(pathlib.Path(u.find_spec("plotly").origin).parent / "package_data" / "plotly.min.js")')"
+[ -f "$plotly_src" ] || die "plotly.min.js missing from the venv's plotly package ($plotly_src)"
+if cmp -s "$plotly_src" "$PLOTLY_JS"; then
+    say "plotly.js: up to date ($PLOTLY_JS)"
+else
+    mkdir -p "$(dirname "$PLOTLY_JS")"
+    cp "$plotly_src" "$PLOTLY_JS.tmp" && mv "$PLOTLY_JS.tmp" "$PLOTLY_JS"
+    say "plotly.js: copied to $PLOTLY_JS (for klayer reproduce)"
 fi
 
 # --- 3. kernel spec --------------------------------------------------------------------------

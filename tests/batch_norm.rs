@@ -2,11 +2,12 @@
 //! values computed independently here.
 
 use approx_eq::assert_close;
-use klayer::bn_stats::{adapt, precise_bn, update_ema, Moments, PreciseAccumulator};
+use klayer::bn_stats::{adapt, precise_bn, update_ema, BnStats, Moments, PreciseAccumulator};
 use klayer::data::Dataset;
 use klayer::layers::{BatchNorm, BatchStats, Layer, Mode};
 use klayer::net::{BnPlacement, NetConfig, Network};
 use klayer::rng::{rng, Stream};
+use klayer::train::{train, LrSchedule, TrainConfig};
 use ndarray::{array, Array1, Array2, Axis};
 use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
@@ -14,7 +15,8 @@ use ndarray_rand::RandomExt;
 mod approx_eq {
     macro_rules! assert_close {
         ($a:expr, $b:expr, $tol:expr) => {{
-            let (a, b): (&ndarray::Array1<f64>, &ndarray::Array1<f64>) = (&$a, &$b);
+            let a: &ndarray::Array1<f64> = &$a;
+            let b: &ndarray::Array1<f64> = &$b;
             assert_eq!(a.len(), b.len(), "lengths differ");
             for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
                 assert!(
@@ -62,7 +64,7 @@ fn train_mode_forward_matches_hand_computed_values() {
     for (a, b) in y.iter().zip(&expected) {
         assert!((a - b).abs() < 1e-12, "{a} vs {b}");
     }
-    let stats = bn.last_batch.clone().unwrap();
+    let stats = bn.last_batch().cloned().unwrap();
     assert_eq!(stats.mean, array![3.0, 4.0]);
     assert_close!(stats.var, array![8.0 / 3.0, 8.0], 1e-12);
 }
@@ -88,8 +90,8 @@ fn train_mode_forward_leaves_running_statistics_alone() {
     let mut bn = BatchNorm::<f64>::new(2, 1e-8);
     bn.set_running(array![0.5, 0.25], array![2.0, 3.0]);
     bn.forward(array![[1.0, 9.0], [3.0, 7.0]].view(), Mode::Train);
-    assert_eq!(bn.running_mean, array![0.5, 0.25]);
-    assert_eq!(bn.running_var, array![2.0, 3.0]);
+    assert_eq!(bn.running_mean(), &array![0.5, 0.25]);
+    assert_eq!(bn.running_var(), &array![2.0, 3.0]);
 }
 
 fn small_net(bn: BnPlacement) -> Network<f64> {
@@ -147,13 +149,13 @@ fn ema_starts_from_the_first_batch_then_averages_with_alpha() {
     net.forward(b1.view(), Mode::Train).unwrap();
     update_ema(&mut net, 0.9);
     let (m1, v1) = column_stats(&linear_out(&net, 0, &b1));
-    assert_close!(bn_of(&net, 1).running_mean, m1, 1e-12);
-    assert_close!(bn_of(&net, 1).running_var, v1, 1e-12);
+    assert_close!(bn_of(&net, 1).running_mean(), m1, 1e-12);
+    assert_close!(bn_of(&net, 1).running_var(), v1, 1e-12);
     net.forward(b2.view(), Mode::Train).unwrap();
     update_ema(&mut net, 0.9);
     let (m2, v2) = column_stats(&linear_out(&net, 0, &b2));
-    assert_close!(bn_of(&net, 1).running_mean, &m1 * 0.9 + &m2 * 0.1, 1e-12);
-    assert_close!(bn_of(&net, 1).running_var, &v1 * 0.9 + &v2 * 0.1, 1e-12);
+    assert_close!(bn_of(&net, 1).running_mean(), &m1 * 0.9 + &m2 * 0.1, 1e-12);
+    assert_close!(bn_of(&net, 1).running_var(), &v1 * 0.9 + &v2 * 0.1, 1e-12);
 }
 
 #[test]
@@ -171,7 +173,7 @@ fn moments_over_batches_equal_the_variance_of_all_rows_together() {
     let (mean, var) = column_stats(&x);
     assert_close!(m.mean(), mean, 1e-9);
     assert_close!(m.var(), var, 1e-6);
-    // EXPERIMENTS.md's formula: mean of (batch var + batch mean²) − mean².
+    // PreciseBN's formula for equal batches: mean of (batch var + batch mean²) − mean².
     let mean_f = by_formula_mean / 4.0;
     let var_f = by_formula_sq / 4.0 - mean_f.mapv(|v| v * v);
     assert_close!(m.var(), var_f, 1e-3);
@@ -193,8 +195,8 @@ fn precise_accumulator_sets_population_statistics_of_the_batches_seen() {
     )
     .unwrap();
     let (mean, var) = column_stats(&linear_out(&net, 0, &all));
-    assert_close!(bn_of(&net, 1).running_mean, mean, 1e-12);
-    assert_close!(bn_of(&net, 1).running_var, var, 1e-12);
+    assert_close!(bn_of(&net, 1).running_mean(), mean, 1e-12);
+    assert_close!(bn_of(&net, 1).running_var(), var, 1e-12);
 }
 
 #[test]
@@ -210,10 +212,10 @@ fn precise_bn_over_the_whole_set_in_one_batch_matches_a_train_mode_pass() {
     let a1 = normalise(&h1, &m1, &v1, bn_of(&net, 1)).mapv(|v| v.max(0.0));
     let h2 = linear_out(&net, 3, &a1);
     let (m2, v2) = column_stats(&h2);
-    assert_close!(bn_of(&net, 1).running_mean, m1, 1e-12);
-    assert_close!(bn_of(&net, 1).running_var, v1, 1e-12);
-    assert_close!(bn_of(&net, 4).running_mean, m2, 1e-12);
-    assert_close!(bn_of(&net, 4).running_var, v2, 1e-12);
+    assert_close!(bn_of(&net, 1).running_mean(), m1, 1e-12);
+    assert_close!(bn_of(&net, 1).running_var(), v1, 1e-12);
+    assert_close!(bn_of(&net, 4).running_mean(), m2, 1e-12);
+    assert_close!(bn_of(&net, 4).running_var(), v2, 1e-12);
     // Weights are frozen.
     for (a, b) in net.layers.iter().zip(&weights_before.layers) {
         if let (Layer::Linear(a), Layer::Linear(b)) = (a, b) {
@@ -240,8 +242,8 @@ fn adaptive_bn_recomputes_statistics_layer_by_layer_on_the_evaluation_set() {
                 Layer::Relu(_) => h.mapv(|v| v.max(0.0)),
                 Layer::BatchNorm(bn) => {
                     let (m, v) = column_stats(&h);
-                    assert_close!(bn.running_mean, m, 1e-10);
-                    assert_close!(bn.running_var, v, 1e-9);
+                    assert_close!(bn.running_mean(), m, 1e-10);
+                    assert_close!(bn.running_var(), v, 1e-9);
                     normalise(&h, &m, &v, bn)
                 }
             };
@@ -264,7 +266,7 @@ fn adaptive_bn_recomputes_statistics_layer_by_layer_on_the_evaluation_set() {
                     2
                 }
             )
-            .running_mean,
+            .running_mean(),
             bn_of(
                 &adapted,
                 if placement == BnPlacement::Before {
@@ -273,7 +275,114 @@ fn adaptive_bn_recomputes_statistics_layer_by_layer_on_the_evaluation_set() {
                     2
                 }
             )
-            .running_mean
+            .running_mean()
         );
     }
+}
+
+/// The inputs of the two BN layers of [`small_net`] with BN before ReLU for the batch `x` in
+/// train mode, by hand: `h1 = x W1ᵀ + b1`, `h2 = relu(BN1(h1)) W2ᵀ + b2` with `h1`'s own
+/// statistics.
+fn bn_inputs_by_hand(net: &Network<f64>, x: &Array2<f64>) -> (Array2<f64>, Array2<f64>) {
+    let h1 = linear_out(net, 0, x);
+    let (m1, v1) = column_stats(&h1);
+    let a1 = normalise(&h1, &m1, &v1, bn_of(net, 1)).mapv(|v| v.max(0.0));
+    let h2 = linear_out(net, 3, &a1);
+    (h1, h2)
+}
+
+fn stacked(rows: &[Array2<f64>]) -> Array2<f64> {
+    ndarray::concatenate(Axis(0), &rows.iter().map(|r| r.view()).collect::<Vec<_>>()).unwrap()
+}
+
+#[test]
+fn windowed_precise_bn_uses_the_first_batch_then_each_full_window_of_training_batches() {
+    let window = 3;
+    let mut net = small_net(BnPlacement::Before);
+    let mut stats = BnStats::Precise {
+        batches: window,
+        during_training: true,
+    }
+    .method::<f64>();
+    // The BN inputs of every training batch, computed by hand at the weights of its step.
+    let (mut seen1, mut seen2) = (Vec::new(), Vec::new());
+    for step in 0..8 {
+        let x = random_rows(12, 7, 100 + step);
+        let y: Vec<usize> = (0..12).map(|i| (i + step as usize) % 10).collect();
+        let (h1, h2) = bn_inputs_by_hand(&net, &x);
+        seen1.push(h1);
+        seen2.push(h2);
+        net.grads(x.view(), &y, 0.01).unwrap();
+        stats.after_step(&mut net);
+        // Plain SGD, so that every batch meets other weights.
+        for p in net.params_mut() {
+            for (v, g) in p.param.value.iter_mut().zip(p.param.grad) {
+                *v -= 0.2 * g;
+            }
+        }
+        let done = step as usize + 1;
+        // Before the first window is full: the first batch's statistics. Then: the
+        // population statistics of the last full window, all its rows together.
+        let rows = if done < window {
+            0..1
+        } else {
+            let end = done / window * window;
+            end - window..end
+        };
+        let (m1, v1) = column_stats(&stacked(&seen1[rows.clone()]));
+        let (m2, v2) = column_stats(&stacked(&seen2[rows]));
+        assert_close!(bn_of(&net, 1).running_mean(), m1, 1e-10);
+        assert_close!(bn_of(&net, 1).running_var(), v1, 1e-9);
+        assert_close!(bn_of(&net, 4).running_mean(), m2, 1e-10);
+        assert_close!(bn_of(&net, 4).running_var(), v2, 1e-9);
+    }
+}
+
+#[test]
+fn training_with_windowed_precise_bn_ends_with_the_statistics_of_its_last_full_window() {
+    // 30 images in batches of 10: a window of 3 batches is one epoch, all 30 images whatever
+    // the shuffle. A vanishing learning rate keeps the weights, so the first BN layer's input
+    // is the same for every batch and can be computed once by hand.
+    let x = random_rows(30, 7, 21);
+    let data = Dataset::new(x.clone(), (0..30).map(|i| i % 10).collect(), 10).unwrap();
+    for steps in [6, 7, 8] {
+        let mut net = small_net(BnPlacement::Before);
+        let before = net.clone();
+        let cfg = TrainConfig {
+            batch: 10,
+            schedule: LrSchedule::Constant { eta: 1e-300, steps },
+            bn_stats: BnStats::Precise {
+                batches: 3,
+                during_training: true,
+            },
+            ..TrainConfig::default()
+        };
+        train(&mut net, &cfg, &data, &data, None).unwrap();
+        if let (Layer::Linear(now), Layer::Linear(then)) = (&net.layers[0], &before.layers[0]) {
+            assert_eq!(now.w, then.w, "the weights moved");
+        }
+        let (mean, var) = column_stats(&linear_out(&net, 0, &x));
+        assert_close!(bn_of(&net, 1).running_mean(), mean, 1e-12);
+        assert_close!(bn_of(&net, 1).running_var(), var, 1e-12);
+    }
+}
+
+#[test]
+fn bn_statistics_settings_out_of_range_are_refused_with_their_name() {
+    for (bad, name) in [
+        (BnStats::Ema { alpha: 1.0 }, "alpha"),
+        (BnStats::Ema { alpha: f64::NAN }, "alpha"),
+        (
+            BnStats::Precise {
+                batches: 0,
+                during_training: true,
+            },
+            "batches",
+        ),
+        (BnStats::Adaptive { augment: -0.1 }, "augment"),
+    ] {
+        let err = bad.check().unwrap_err().to_string();
+        assert!(err.contains(name), "{bad:?}: {err}");
+    }
+    assert!(BnStats::PRECISE.check().is_ok() && BnStats::default().check().is_ok());
 }

@@ -1,6 +1,8 @@
 //! Integration tests of the data layer: the real CIFAR-10 files (at `$KLAYER_DATA`, else
-//! `../shared/data/cifar-10-batches-bin` next to the repository), every error path on small
-//! hand-built files, and downloads from a local HTTP server.
+//! `data/cifar-10-batches-bin`; skipped without them, see [`common::cifar10_dir`]), every error
+//! path on small hand-built files, and downloads from a local HTTP server.
+
+mod common;
 
 use std::ffi::OsStr;
 use std::fs;
@@ -22,25 +24,19 @@ use md5::{Digest, Md5};
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// The real data: `$KLAYER_DATA` if set, else the shared copy next to the repository.
-fn real_dir() -> PathBuf {
-    let given = std::env::var_os("KLAYER_DATA")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cifar-10-batches-bin")
-        });
-    locate_in(Some(&given), None, Path::new("unused"))
-        .unwrap_or_else(|e| panic!("the real CIFAR-10 data is required for these tests: {e}"))
+/// The real data's folder ([`common::cifar10_dir`]); `None` skips the test.
+fn real_dir() -> Option<PathBuf> {
+    common::cifar10_dir()
 }
 
-/// The real data set, loaded once for all tests that need it.
-fn real() -> &'static Cifar10<f32> {
+/// The real data set, loaded once for all tests that need it; `None` skips the test.
+fn real() -> Option<&'static Cifar10<f32>> {
     static DATA: OnceLock<Cifar10<f32>> = OnceLock::new();
-    DATA.get_or_init(|| {
-        let opts = LoadOptions::default().path(real_dir()).download(false);
+    let dir = real_dir()?;
+    Some(DATA.get_or_init(|| {
+        let opts = LoadOptions::default().path(dir).download(false);
         Cifar10::<f32>::load(&opts).expect("loading the real CIFAR-10")
-    })
+    }))
 }
 
 /// One record: label byte then `IMAGE_DIM` pixel bytes, all equal to `fill`.
@@ -151,7 +147,7 @@ fn assert_nothing_left(dir: &Path) {
 
 #[test]
 fn real_split_is_45000_5000_10000() {
-    let d = real();
+    let Some(d) = real() else { return };
     assert_eq!(d.train.len(), 45_000);
     assert_eq!(d.val.len(), 5_000);
     assert_eq!(d.test.len(), 10_000);
@@ -165,19 +161,21 @@ fn real_split_is_45000_5000_10000() {
 
 #[test]
 fn real_test_labels_are_1000_per_class() {
+    let Some(d) = real() else { return };
+    let dir = real_dir().expect("found by real()");
     let mut counts = [0usize; NUM_CLASSES];
-    for &l in &real().test.y {
+    for &l in &d.test.y {
         counts[l] += 1;
     }
     assert_eq!(counts, [1000; NUM_CLASSES]);
     // And in the raw file.
-    let raw = read_batch(real_dir().join(TEST_FILE)).unwrap();
+    let raw = read_batch(dir.join(TEST_FILE)).unwrap();
     assert_eq!(raw.class_counts(), [1000; NUM_CLASSES]);
 }
 
 #[test]
 fn real_training_labels_are_5000_per_class_before_the_split() {
-    let d = real();
+    let Some(d) = real() else { return };
     let mut counts = [0usize; NUM_CLASSES];
     for &l in d.train.y.iter().chain(&d.val.y) {
         counts[l] += 1;
@@ -187,8 +185,9 @@ fn real_training_labels_are_5000_per_class_before_the_split() {
 
 #[test]
 fn real_validation_is_the_last_5000_training_images() {
-    let d = real();
-    let last = read_batch(real_dir().join(TRAIN_FILES[4])).unwrap();
+    let Some(d) = real() else { return };
+    let dir = real_dir().expect("found by real()");
+    let last = read_batch(dir.join(TRAIN_FILES[4])).unwrap();
     let want: Vec<usize> = last.labels[5_000..].iter().map(|&l| l as usize).collect();
     assert_eq!(d.val.y, want);
     // Pixel check on one image, through the transform.
@@ -197,14 +196,14 @@ fn real_validation_is_the_last_5000_training_images() {
         let expect = (img[j] as f64 / 255.0 - d.mean[j]) / d.std[j];
         assert!((d.val.x[[123, j]] as f64 - expect).abs() < 1e-5);
     }
-    let first = read_batch(real_dir().join(TRAIN_FILES[0])).unwrap();
+    let first = read_batch(dir.join(TRAIN_FILES[0])).unwrap();
     let want: Vec<usize> = first.labels[..100].iter().map(|&l| l as usize).collect();
     assert_eq!(&d.train.y[..100], &want[..]);
 }
 
 #[test]
 fn real_training_features_have_mean_0_and_std_1() {
-    let d = real();
+    let Some(d) = real() else { return };
     let x = &d.train.x;
     let n = x.nrows() as f64;
     let mut sum = vec![0f64; IMAGE_DIM];
@@ -232,8 +231,10 @@ fn real_training_features_have_mean_0_and_std_1() {
 
 #[test]
 fn real_subset_uses_the_statistics_of_the_images_used() {
+    let Some(all) = real() else { return };
+    let dir = real_dir().expect("found by real()");
     let opts = LoadOptions::default()
-        .path(real_dir())
+        .path(dir)
         .download(false)
         .n_train(1_000)
         .n_test(500)
@@ -250,12 +251,13 @@ fn real_subset_uses_the_statistics_of_the_images_used() {
         mean.abs() < 1e-12 && (std - 1.0).abs() < 1e-12,
         "{mean} {std}"
     );
-    assert_eq!(&d.test.y[..], &real().test.y[..500]);
+    assert_eq!(&d.test.y[..], &all.test.y[..500]);
 }
 
 #[test]
 fn real_directory_reads_whole() {
-    let (train, test) = read_dir(real_dir()).unwrap();
+    let Some(dir) = real_dir() else { return };
+    let (train, test) = read_dir(dir).unwrap();
     assert_eq!(train.len(), 50_000);
     assert_eq!(test.len(), 10_000);
     assert_eq!(train.pixels.len(), 50_000 * IMAGE_DIM);

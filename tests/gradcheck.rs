@@ -157,9 +157,10 @@ fn gradcheck_leaves_the_network_as_it_was() {
             (klayer::layers::Layer::BatchNorm(a), klayer::layers::Layer::BatchNorm(b)) => {
                 assert_eq!((&a.gamma, &a.beta), (&b.gamma, &b.beta));
                 assert_eq!(
-                    (&a.running_mean, &a.running_var),
-                    (&b.running_mean, &b.running_var)
+                    (a.running_mean(), a.running_var()),
+                    (b.running_mean(), b.running_var())
                 );
+                assert_eq!(a.last_batch(), b.last_batch());
             }
             _ => {}
         }

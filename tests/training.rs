@@ -1,6 +1,8 @@
 //! The training loop: reproducibility, divergence, schedules, optimizers, evaluation points,
 //! and a short run on real CIFAR-10 that must learn.
 
+mod common;
+
 use klayer::bn_stats::BnStats;
 use klayer::data::{Augment, Cifar10, Dataset, LoadOptions};
 use klayer::net::{BnPlacement, NetConfig};
@@ -358,8 +360,11 @@ fn f32_and_f64_networks_of_one_seed_start_alike() {
 /// short cycles, must be far above chance (10 %); full runs reach 53-54 %.
 #[test]
 fn three_layer_bn_net_learns_real_cifar10() {
+    let Some(data_dir) = common::cifar10_dir() else {
+        return;
+    };
     let opts = LoadOptions {
-        path: Some(klayer_test_data()),
+        path: Some(data_dir),
         n_train: Some(10_000),
         n_val: 1_000,
         n_test: Some(2_000),
@@ -375,13 +380,4 @@ fn three_layer_bn_net_learns_real_cifar10() {
     let h = train(&mut net, &cfg, &cifar.train, &cifar.val, Some(&cifar.test)).unwrap();
     let acc = h.test_acc().unwrap();
     assert!(acc > 0.40, "test accuracy {acc} after {} steps", h.steps);
-}
-
-fn klayer_test_data() -> std::path::PathBuf {
-    std::env::var_os("KLAYER_DATA")
-        .map(Into::into)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../shared/data/cifar-10-batches-bin")
-        })
 }

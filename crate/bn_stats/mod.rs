@@ -1,29 +1,41 @@
-//! Batch-norm statistics for evaluation: where a BN layer's `running_mean`/`running_var`
-//! come from (report section 3.1).
+//! Batch-norm statistics for evaluation: where a BN layer's running mean and variance come from
+//! (report section 3.1), and everything each kind of statistics does during a run.
 //!
-//! - [`BnStats::Ema`]: exponential moving average over training mini-batches, initialised from
-//!   the first one: `μ_av ← α μ_av + (1 − α) μ_B`.
-//! - [`BnStats::Precise`]: PreciseBN (Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021,
-//!   <https://arxiv.org/abs/2105.07576>): with weights frozen, the population mean and
-//!   variance over many mini-batches run in train mode, `μ = mean(μ_B)`,
-//!   `σ² = mean(σ²_B + μ_B²) − μ²`, accumulated stably by [`Moments`].
-//! - [`BnStats::Adaptive`]: Adaptive BN (Li et al., "Revisiting Batch Normalization For Practical
-//!   Domain Adaptation", 2016, <https://arxiv.org/abs/1603.04779>): at evaluation time the
-//!   statistics are recomputed on the evaluation set itself, layer by layer. This is
-//!   transductive: the prediction for one image depends on the others in the set.
+//! - [`BnStats::Ema`] (`ema.rs`): exponential moving average over training mini-batches,
+//!   initialised from the first one: `μ_av ← α μ_av + (1 − α) μ_B`.
+//! - [`BnStats::Precise`] (`precise.rs`): PreciseBN (Wu & Johnson, "Rethinking 'Batch' in
+//!   BatchNorm", 2021, <https://arxiv.org/abs/2105.07576>): with weights frozen, the population
+//!   mean and variance over many mini-batches run in train mode, `μ = mean(μ_B)`,
+//!   `σ² = mean(σ²_B + μ_B²) − μ²`, accumulated stably by [`Moments`]; either once after
+//!   training or, as in the report, over every window of consecutive training mini-batches.
+//! - [`BnStats::Adaptive`] (`adaptive.rs`): Adaptive BN (Li et al., "Revisiting Batch
+//!   Normalization For Practical Domain Adaptation", 2016, <https://arxiv.org/abs/1603.04779>):
+//!   at evaluation time the statistics are recomputed on the evaluation set itself, layer by
+//!   layer. This is transductive: the prediction for one image depends on the others in the set.
+//!
+//! Each kind is a [`Method`]: what it does after every training step, once after training, and
+//! when a network is evaluated. The trainer and the evaluation ask [`BnStats::method`] for it
+//! and never look at the kind. A new kind of statistics is one file implementing [`Method`],
+//! a variant of [`BnStats`] with its line in [`BnStats::method`], and a value of the CLI's
+//! `--bn-stats`.
 
+mod adaptive;
+mod ema;
 mod moments;
+mod precise;
+
+use std::ops::{Deref, DerefMut};
 
 use ndarray::ArrayView2;
-use rand::seq::SliceRandom;
-use rand::Rng;
 
+pub use adaptive::adapt;
+pub use ema::{init_from_first_batch, update_ema};
 pub use moments::Moments;
+pub use precise::{precise_bn, PreciseAccumulator};
 
 use crate::data::Dataset;
-use crate::layers::{Layer, Mode};
 use crate::net::Network;
-use crate::{Error, Result, Scalar};
+use crate::{Result, Scalar};
 
 /// Which statistics a network's BN layers use at evaluation time.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -76,175 +88,112 @@ impl BnStats {
         during_training: true,
     };
 
-    /// Checks the settings.
-    pub fn check(&self) -> Result<()> {
+    /// What these statistics do during a run of a network of float type `T`, with a fresh
+    /// state (the one place that maps a setting to its implementation).
+    pub fn method<T: Scalar>(&self) -> Box<dyn Method<T>> {
         match *self {
-            BnStats::Ema { alpha } if !(0.0..1.0).contains(&alpha) => Err(Error::config(
-                "bn_stats.alpha",
-                format!("{alpha}: the EMA factor must be in [0, 1)"),
-            )),
-            BnStats::Precise { batches: 0, .. } => Err(Error::config(
-                "bn_stats.batches",
-                "PreciseBN needs at least 1 mini-batch",
-            )),
-            BnStats::Adaptive { augment } if !(0.0..=1.0).contains(&augment) => Err(Error::config(
-                "augment",
-                format!("{augment}: the test-time augmentation fraction must be in [0, 1]"),
-            )),
-            _ => Ok(()),
-        }
-    }
-
-    /// A short label: `ema`, `precise`, `adaptive`, with settings.
-    pub fn label(&self) -> String {
-        match *self {
-            BnStats::Ema { alpha } => format!("EMA (α = {alpha})"),
+            BnStats::Ema { alpha } => Box::new(ema::Ema { alpha }),
             BnStats::Precise {
                 batches,
                 during_training: false,
-            } => format!("PreciseBN ({batches} batches after training)"),
-            BnStats::Precise { batches, .. } => {
-                format!("PreciseBN (every {batches} batches during training)")
-            }
-            BnStats::Adaptive { augment } => {
-                format!("Adaptive BN ({:.0} % test-time augmented)", augment * 100.0)
-            }
+            } => Box::new(precise::AfterTraining { batches }),
+            BnStats::Precise {
+                batches,
+                during_training: true,
+            } => Box::new(precise::Windowed::new(batches)),
+            BnStats::Adaptive { augment } => Box::new(adaptive::Adaptive { augment }),
         }
+    }
+
+    /// Checks the settings.
+    pub fn check(&self) -> Result<()> {
+        self.method::<f64>().check()
+    }
+
+    /// A short label with the settings: `EMA (α = 0.9)`, `PreciseBN (…)`, `Adaptive BN (…)`.
+    pub fn label(&self) -> String {
+        self.method::<f64>().label()
     }
 }
 
-/// Updates every BN layer's running statistics with the EMA of its last training batch
-/// ([`crate::layers::BatchNorm::last_batch`]); a layer without statistics takes the batch's.
-pub fn update_ema<T: Scalar>(net: &mut Network<T>, alpha: f64) {
-    let a = T::of(alpha);
-    let b = T::one() - a;
-    for bn in net.batch_norms_mut() {
-        let Some(batch) = bn.last_batch.take() else {
-            continue;
-        };
-        if bn.has_stats {
-            bn.running_mean = &bn.running_mean * a + &batch.mean * b;
-            bn.running_var = &bn.running_var * a + &batch.var * b;
-        } else {
-            bn.set_running(batch.mean, batch.var);
-        }
-    }
-}
-
-/// Gives every BN layer that has no running statistics yet those of its last training batch
-/// (how the EMA starts, and what the windowed PreciseBN uses until its first window is full).
-pub fn init_from_first_batch<T: Scalar>(net: &mut Network<T>) {
-    for bn in net.batch_norms_mut() {
-        if !bn.has_stats {
-            if let Some(batch) = bn.last_batch.take() {
-                bn.set_running(batch.mean, batch.var);
-            }
-        }
-    }
-}
-
-/// Population statistics of every BN layer over many training batches (PreciseBN).
-#[derive(Debug, Clone, Default)]
-pub struct PreciseAccumulator {
-    layers: Vec<Moments>,
-    batches: usize,
-}
-
-impl PreciseAccumulator {
-    /// Adds the last training batch's statistics of every BN layer (after a [`Mode::Train`]
-    /// forward pass).
-    pub fn add<T: Scalar>(&mut self, net: &mut Network<T>) {
-        let bns: Vec<_> = net.batch_norms_mut().collect();
-        if self.layers.len() != bns.len() {
-            self.layers = bns.iter().map(|b| Moments::new(b.features())).collect();
-        }
-        for (acc, bn) in self.layers.iter_mut().zip(bns) {
-            if let Some(batch) = &bn.last_batch {
-                acc.add_batch(batch);
-            }
-        }
-        self.batches += 1;
-    }
-
-    /// Number of batches added since the last reset.
-    pub fn batches(&self) -> usize {
-        self.batches
-    }
-
-    /// Writes the population estimates into the running statistics and starts afresh.
-    pub fn apply<T: Scalar>(&mut self, net: &mut Network<T>) {
-        for (acc, bn) in self.layers.iter().zip(net.batch_norms_mut()) {
-            if acc.count() > 0 {
-                bn.set_running(acc.mean_as(), acc.var_as());
-            }
-        }
-        *self = PreciseAccumulator::default();
-    }
-}
-
-/// PreciseBN after training: runs `batches` random mini-batches of `batch` images from `data`
-/// through the frozen network in train mode and sets every BN layer's statistics to the
-/// population estimate. Weights are not changed.
-pub fn precise_bn<T: Scalar, R: Rng>(
-    net: &mut Network<T>,
-    data: &Dataset<T>,
-    batches: usize,
-    batch: usize,
-    rng: &mut R,
-) -> Result<()> {
-    if batch == 0 || batch > data.len() {
-        return Err(Error::config(
-            "batch",
-            format!("{batch} images per batch with {} available", data.len()),
-        ));
-    }
-    let mut order: Vec<usize> = (0..data.len()).collect();
-    let mut acc = PreciseAccumulator::default();
-    let mut pos = data.len();
-    for _ in 0..batches {
-        if pos + batch > order.len() {
-            order.shuffle(rng);
-            pos = 0;
-        }
-        let (x, _) = data.batch(&order[pos..pos + batch]);
-        pos += batch;
-        net.forward(x.view(), Mode::Train)?;
-        acc.add(net);
-    }
-    acc.apply(net);
-    for bn in net.batch_norms_mut() {
-        bn.last_batch = None;
-    }
-    Ok(())
-}
-
-/// Adaptive BN: a copy of `net` whose BN statistics are those of `x` itself, computed layer
-/// by layer (each layer sees the outputs of the already adapted layers below), in f64.
+/// What one kind of BN statistics does during a run: after every training step, once after
+/// training, and whenever the network is evaluated. [`crate::train::train`] and
+/// [`crate::train::evaluate`] call these and nothing else.
 ///
-/// # Shapes
-/// `x`: (n, input).
-pub fn adapt<T: Scalar>(net: &Network<T>, x: ArrayView2<T>) -> Result<Network<T>> {
-    let mut adapted = net.clone();
-    if x.ncols() != net.input_features() {
-        return Err(Error::Shape(format!(
-            "input has {} features, the network expects {}",
-            x.ncols(),
-            net.input_features()
-        )));
+/// Networks without BN layers go through the same calls; a method has nothing to do there.
+pub trait Method<T: Scalar> {
+    /// Checks the settings: a clear error for a value out of range.
+    fn check(&self) -> Result<()>;
+
+    /// A short label with the settings.
+    fn label(&self) -> String;
+
+    /// After the forward and backward pass of each training step, before the weights are
+    /// updated: every BN layer holds the statistics of that mini-batch
+    /// ([`crate::layers::BatchNorm::last_batch`]).
+    fn after_step(&mut self, net: &mut Network<T>);
+
+    /// Once after the last training step (not after a diverged run), before the final
+    /// evaluation. Nothing by default.
+    fn after_training(&mut self, net: &mut Network<T>, run: &Finished<'_, T>) -> Result<()> {
+        let _ = (net, run);
+        Ok(())
     }
-    if x.nrows() == 0 {
-        return Err(Error::Shape("Adaptive BN needs at least one image".into()));
+
+    /// The network that evaluates the rows `x`: `net` itself with its stored statistics (the
+    /// default), or a copy with statistics of its own.
+    ///
+    /// # Shapes
+    /// `x`: (n, input).
+    fn for_eval<'a>(&self, net: &'a mut Network<T>, x: ArrayView2<T>) -> Result<EvalNet<'a, T>> {
+        let _ = x;
+        Ok(EvalNet::Stored(net))
     }
-    // The first layer reads `x` in place: an evaluation set can be large (45,000 images).
-    let mut h: Option<ndarray::Array2<T>> = None;
-    for layer in &mut adapted.layers {
-        let input = h.as_ref().map_or(x, |a| a.view());
-        if let Layer::BatchNorm(bn) = layer {
-            let mut m = Moments::new(bn.features());
-            m.add_rows(input);
-            bn.set_running(m.mean_as(), m.var_as());
+
+    /// The fraction of a held-out set's images augmented before its final evaluation
+    /// (test-time augmentation, see [`crate::train::evaluate_test`]); 0 by default.
+    fn test_augment(&self) -> f64 {
+        0.0
+    }
+}
+
+/// What a [`Method`] may use once training has finished.
+#[derive(Debug, Clone, Copy)]
+pub struct Finished<'a, T> {
+    /// The training set.
+    pub train: &'a Dataset<T>,
+    /// Images per training mini-batch.
+    pub batch: usize,
+    /// The run's seed (methods draw their own random stream from it).
+    pub seed: u64,
+}
+
+/// The network an evaluation runs: the trained one with its stored statistics, or a copy
+/// whose statistics were computed for the evaluation set ([`Method::for_eval`]).
+#[derive(Debug)]
+pub enum EvalNet<'a, T> {
+    /// The network itself.
+    Stored(&'a mut Network<T>),
+    /// A copy with other BN statistics.
+    Adapted(Network<T>),
+}
+
+impl<T> Deref for EvalNet<'_, T> {
+    type Target = Network<T>;
+
+    fn deref(&self) -> &Network<T> {
+        match self {
+            EvalNet::Stored(net) => net,
+            EvalNet::Adapted(net) => net,
         }
-        h = Some(layer.forward(input, Mode::Eval));
     }
-    Ok(adapted)
+}
+
+impl<T> DerefMut for EvalNet<'_, T> {
+    fn deref_mut(&mut self) -> &mut Network<T> {
+        match self {
+            EvalNet::Stored(net) => net,
+            EvalNet::Adapted(net) => net,
+        }
+    }
 }

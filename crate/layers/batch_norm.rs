@@ -53,6 +53,10 @@ struct Cache<T> {
 
 /// A batch-normalization layer over `features` features.
 ///
+/// Its running statistics and the statistics of its last training batch are private: they
+/// change only through [`BatchNorm::forward`] (which records the batch's) and
+/// [`BatchNorm::set_running`].
+///
 /// # Example
 /// ```
 /// use ndarray::array;
@@ -67,21 +71,16 @@ pub struct BatchNorm<T> {
     pub gamma: Array1<T>,
     /// Shift β, initialised to 0.
     pub beta: Array1<T>,
-    /// Mean used in [`Mode::Eval`].
-    pub running_mean: Array1<T>,
-    /// Variance used in [`Mode::Eval`].
-    pub running_var: Array1<T>,
-    /// Whether `running_mean`/`running_var` hold statistics yet (they are set from the first
-    /// training batch).
-    pub has_stats: bool,
+    running_mean: Array1<T>,
+    running_var: Array1<T>,
+    has_stats: bool,
     /// ε added to the variance before the square root.
     pub eps: T,
     /// Gradient with respect to γ from the last backward pass.
     pub dgamma: Array1<T>,
     /// Gradient with respect to β.
     pub dbeta: Array1<T>,
-    /// Statistics of the last [`Mode::Train`] batch.
-    pub last_batch: Option<BatchStats<T>>,
+    last_batch: Option<BatchStats<T>>,
     cache: Option<Cache<T>>,
 }
 
@@ -211,10 +210,52 @@ impl<T: Scalar> BatchNorm<T> {
         ]
     }
 
+    /// The mean used in [`Mode::Eval`] (0 until statistics are set).
+    pub fn running_mean(&self) -> &Array1<T> {
+        &self.running_mean
+    }
+
+    /// The variance used in [`Mode::Eval`] (1 until statistics are set).
+    pub fn running_var(&self) -> &Array1<T> {
+        &self.running_var
+    }
+
+    /// Whether the running statistics have been set (by [`BatchNorm::set_running`]; what sets
+    /// them during training is the business of [`crate::bn_stats`]).
+    pub fn has_stats(&self) -> bool {
+        self.has_stats
+    }
+
     /// Sets the running statistics (and marks them as set).
+    ///
+    /// **Panics** if `mean` or `var` does not have one entry per feature.
     pub fn set_running(&mut self, mean: Array1<T>, var: Array1<T>) {
+        assert!(
+            mean.len() == self.features() && var.len() == self.features(),
+            "BatchNorm::set_running: {} means and {} variances for {} features",
+            mean.len(),
+            var.len(),
+            self.features()
+        );
         self.running_mean = mean;
         self.running_var = var;
         self.has_stats = true;
+    }
+
+    /// Statistics of the last [`Mode::Train`] batch, until they are taken.
+    pub fn last_batch(&self) -> Option<&BatchStats<T>> {
+        self.last_batch.as_ref()
+    }
+
+    /// Takes the statistics of the last [`Mode::Train`] batch, leaving none: each batch's
+    /// statistics are used once.
+    pub fn take_last_batch(&mut self) -> Option<BatchStats<T>> {
+        self.last_batch.take()
+    }
+
+    /// Puts back statistics taken by [`BatchNorm::take_last_batch`] (the gradient check
+    /// restores the layer as it found it).
+    pub(crate) fn restore_last_batch(&mut self, batch: Option<BatchStats<T>>) {
+        self.last_batch = batch;
     }
 }

@@ -274,9 +274,9 @@ impl<T: Scalar> Network<T> {
                     let mut n = BatchNorm::new(b.features(), b.eps.as_f64());
                     n.gamma = c1(&b.gamma);
                     n.beta = c1(&b.beta);
-                    n.running_mean = c1(&b.running_mean);
-                    n.running_var = c1(&b.running_var);
-                    n.has_stats = b.has_stats;
+                    if b.has_stats() {
+                        n.set_running(c1(b.running_mean()), c1(b.running_var()));
+                    }
                     Layer::BatchNorm(n)
                 }
                 Layer::Relu(_) => Layer::Relu(Relu),

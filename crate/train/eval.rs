@@ -4,13 +4,14 @@ use ndarray::{s, ArrayView2};
 use rand::Rng;
 
 use super::Metrics;
-use crate::bn_stats::{adapt, BnStats};
+use crate::bn_stats::BnStats;
 use crate::data::{Augment, Dataset};
 use crate::net::Network;
 use crate::{Result, Scalar};
 
-/// Cost, loss and accuracy of `net` on the rows `x` with labels `y`, BN layers using their
-/// stored statistics ([`BnStats::Ema`], [`BnStats::Precise`]) or statistics of `x` itself
+/// Cost, loss and accuracy of `net` on the rows `x` with labels `y`, BN layers using the
+/// statistics that `bn_stats` evaluates with ([`crate::bn_stats::Method::for_eval`]): their
+/// stored ones ([`BnStats::Ema`], [`BnStats::Precise`]) or those of `x` itself
 /// ([`BnStats::Adaptive`]; its augmentation is not applied here, see [`evaluate_test`]).
 pub fn evaluate<T: Scalar>(
     net: &mut Network<T>,
@@ -19,10 +20,7 @@ pub fn evaluate<T: Scalar>(
     lambda: f64,
     bn_stats: &BnStats,
 ) -> Result<Metrics> {
-    let sums = match bn_stats {
-        BnStats::Adaptive { .. } if net.has_batch_norm() => adapt(net, x)?.loss_sums(x, y)?,
-        _ => net.loss_sums(x, y)?,
-    };
+    let sums = bn_stats.method::<T>().for_eval(net, x)?.loss_sums(x, y)?;
     let loss = sums.mean_loss();
     Ok(Metrics {
         cost: loss + lambda * net.l2(),
@@ -49,7 +47,8 @@ pub fn evaluate_set<T: Scalar>(
     )
 }
 
-/// Final evaluation of a held-out set. With [`BnStats::Adaptive`] and `augment > 0`, a copy
+/// Final evaluation of a held-out set. When `bn_stats` asks for test-time augmentation
+/// ([`crate::bn_stats::Method::test_augment`]: [`BnStats::Adaptive`] with `augment > 0`), a copy
 /// of the set has that fraction of its images augmented (random flip and translation by
 /// `tta`), then the statistics are computed on it and its images are classified.
 pub fn evaluate_test<T: Scalar, R: Rng>(
@@ -60,12 +59,12 @@ pub fn evaluate_test<T: Scalar, R: Rng>(
     tta: &Augment,
     rng: &mut R,
 ) -> Result<Metrics> {
-    match *bn_stats {
-        BnStats::Adaptive { augment } if augment > 0.0 => {
-            let mut x = data.x.clone();
-            tta.apply_fraction(x.view_mut(), augment, rng);
-            evaluate(net, x.view(), &data.y, lambda, bn_stats)
-        }
-        _ => evaluate_set(net, data, None, lambda, bn_stats),
+    let augment = bn_stats.method::<T>().test_augment();
+    if augment > 0.0 {
+        let mut x = data.x.clone();
+        tta.apply_fraction(x.view_mut(), augment, rng);
+        evaluate(net, x.view(), &data.y, lambda, bn_stats)
+    } else {
+        evaluate_set(net, data, None, lambda, bn_stats)
     }
 }

@@ -3,16 +3,13 @@
 use std::time::Instant;
 
 use super::{evaluate_set, evaluate_test, EvalPoint, History, OptimizerState, TrainConfig};
-use crate::bn_stats::{init_from_first_batch, precise_bn, update_ema, BnStats, PreciseAccumulator};
+use crate::bn_stats::Finished;
 use crate::data::Dataset;
 use crate::net::Network;
 use crate::rng::{rng, Stream};
 use crate::train::BatchStream;
 use crate::train::Divergence;
 use crate::{Error, Result, Scalar};
-
-/// EMA factor kept during training when evaluation uses other statistics.
-const SHADOW_EMA: f64 = 0.9;
 
 /// Trains `net` on `train` with mini-batch gradient descent as `cfg` says, recording learning
 /// curves on `train` and `val` about `cfg.evals_per_cycle` times per cycle, then the final
@@ -77,7 +74,7 @@ pub fn train<T: Scalar>(
     let eval_every = (steps / evals).max(1);
     let batches_per_epoch = train.len() / cfg.batch;
     let mut opt = OptimizerState::new(cfg.optimizer, net);
-    let mut precise = PreciseAccumulator::default();
+    let mut bn_stats = cfg.bn_stats.method::<T>();
     let mut history = History {
         lr: Vec::with_capacity(steps),
         batch_loss: Vec::with_capacity(steps),
@@ -110,7 +107,6 @@ pub fn train<T: Scalar>(
         Ok(())
     };
 
-    // Networks without BN still get the EMA calls; they do nothing there.
     record(net, 0, &mut history)?;
     let mut batches = BatchStream::new(train, cfg.batch, shuffle_rng)?;
     for t in 0..steps {
@@ -128,21 +124,7 @@ pub fn train<T: Scalar>(
             }
             break;
         }
-        match cfg.bn_stats {
-            BnStats::Ema { alpha } => update_ema(net, alpha),
-            BnStats::Precise {
-                batches,
-                during_training: true,
-            } => {
-                precise.add(net);
-                if precise.batches() == batches {
-                    precise.apply(net);
-                } else {
-                    init_from_first_batch(net);
-                }
-            }
-            BnStats::Precise { .. } | BnStats::Adaptive { .. } => update_ema(net, SHADOW_EMA),
-        }
+        bn_stats.after_step(net);
         opt.step(net, lr);
         history.lr.push(lr);
         history.batch_loss.push(loss);
@@ -153,14 +135,12 @@ pub fn train<T: Scalar>(
     }
 
     if history.diverged.is_none() {
-        if let BnStats::Precise {
-            batches,
-            during_training: false,
-        } = cfg.bn_stats
-        {
-            let mut r = rng(cfg.seed, Stream::Precise);
-            precise_bn(net, train, batches, cfg.batch, &mut r)?;
-        }
+        let finished = Finished {
+            train,
+            batch: cfg.batch,
+            seed: cfg.seed,
+        };
+        bn_stats.after_training(net, &finished)?;
         let t = Instant::now();
         history.final_val = Some(evaluate_set(net, val, None, cfg.lambda, &cfg.bn_stats)?);
         if let Some(test) = test {

@@ -2,6 +2,7 @@
 
 mod args;
 mod bench;
+mod checkpoint;
 mod reproduce;
 
 use std::path::PathBuf;
@@ -31,6 +32,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start-up: boxing the large `train` variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Train a network on CIFAR-10 and report validation and test accuracy.
@@ -50,7 +53,13 @@ enum Command {
         /// Write the whole history (curves, learning rates, settings) as JSON to this file.
         #[arg(long)]
         history: Option<PathBuf>,
+        /// Save the trained network (with its BN statistics and input normalisation) to this
+        /// safetensors file; `klayer eval --load FILE` evaluates it.
+        #[arg(long, value_name = "FILE")]
+        save: Option<PathBuf>,
     },
+    /// Evaluate a network saved by `klayer train --save` on the CIFAR-10 test images.
+    Eval(checkpoint::EvalArgs),
     /// Compare analytic and numerical gradients (f64) on a reduced input.
     Gradcheck {
         #[command(flatten)]
@@ -113,13 +122,16 @@ fn run(cli: Cli) -> Result<()> {
             f64: double,
             json,
             history,
+            save,
         } => {
+            let out = Outputs { history, save };
             if double {
-                run_train::<f64>(&net, &train, &data, json, history)
+                run_train::<f64>(&net, &train, &data, json, out)
             } else {
-                run_train::<f32>(&net, &train, &data, json, history)
+                run_train::<f32>(&net, &train, &data, json, out)
             }
         }
+        Command::Eval(args) => checkpoint::run(&args),
         Command::Gradcheck {
             net,
             features,
@@ -164,12 +176,18 @@ fn load_options(d: &DataArgs) -> LoadOptions {
     }
 }
 
+/// Files `klayer train` writes besides its report.
+struct Outputs {
+    history: Option<PathBuf>,
+    save: Option<PathBuf>,
+}
+
 fn run_train<T: Scalar>(
     net_args: &NetArgs,
     train_args: &TrainArgs,
     data_args: &DataArgs,
     json: bool,
-    history_path: Option<PathBuf>,
+    out: Outputs,
 ) -> Result<()> {
     let cifar = Cifar10::<T>::load(&load_options(data_args))?;
     let net_cfg = net_args.config(cifar.train.dim(), cifar.train.classes)?;
@@ -185,7 +203,7 @@ fn run_train<T: Scalar>(
         cfg.bn_stats.label()
     );
     let history = train(&mut net, &cfg, &cifar.train, &cifar.val, Some(&cifar.test))?;
-    if let Some(path) = history_path {
+    if let Some(path) = out.history {
         let doc = json!({ "net": net_cfg, "train": cfg, "history": history });
         write_json(&path, &doc)?;
     }
@@ -209,6 +227,15 @@ fn run_train<T: Scalar>(
         );
     } else {
         println!("{}", history.summary());
+    }
+    if let Some(path) = &out.save {
+        if let Some(d) = &history.diverged {
+            return Err(Error::config(
+                "save",
+                format!("the run diverged ({d}); {} was not written", path.display()),
+            ));
+        }
+        checkpoint::save(path, &net, &cifar)?;
     }
     Ok(())
 }
