@@ -191,7 +191,7 @@ fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -266,12 +266,12 @@ impl Run {
 
     /// The report's 3-layer net, [50, 50].
     pub fn three_layer(scale: &Scale) -> Self {
-        Run::new(&THREE_LAYER, scale)
+        Run::new(THREE_LAYER, scale)
     }
 
     /// The report's 9-layer net.
     pub fn nine_layer(scale: &Scale) -> Self {
-        Run::new(&NINE_LAYER, scale)
+        Run::new(NINE_LAYER, scale)
     }
 
     /// Sets the BN placement.

@@ -143,7 +143,9 @@ fn seed(v: impl Integer) -> Result<u64> {
     if w < 0 {
         return Err(Error::config(
             "seeds",
-            format!("seed {v} is negative; seeds are whole numbers from 0, e.g. vec![0, 1, 2] or 0..5"),
+            format!(
+                "seed {v} is negative; seeds are whole numbers from 0, e.g. vec![0, 1, 2] or 0..5"
+            ),
         ));
     }
     if w > MAX_SEED as i128 {
@@ -307,7 +309,7 @@ mod tests {
     fn sizes_accept_integer_lists_and_refuse_empty_layers() {
         assert_eq!(vec![100, 50].to_sizes().unwrap(), [100, 50]);
         assert_eq!([50i64; 3].to_sizes().unwrap(), [50, 50, 50]);
-        assert_eq!((&[20usize][..]).to_sizes().unwrap(), [20]);
+        assert_eq!([20usize][..].to_sizes().unwrap(), [20]);
         assert!(Vec::<i32>::new().to_sizes().unwrap().is_empty());
         let msg = vec![50, -1].to_sizes().unwrap_err().to_string();
         assert!(msg.contains("hidden layer 2 has -1 units"), "{msg}");

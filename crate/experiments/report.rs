@@ -256,7 +256,7 @@ impl Comparison {
     /// Adds a row: `ours` (runs or accuracies in %) against the report's number (`None` if the
     /// report has none; then test accuracies are shown).
     pub fn row(
-        mut self,
+        self,
         label: impl Into<String>,
         ours: &(impl Outcomes + ?Sized),
         report: impl Into<Option<Reported>>,
