@@ -4,6 +4,7 @@
     .venv/bin/python scripts/run_notebooks.py                  # quick mode, all notebooks/*.ipynb
     .venv/bin/python scripts/run_notebooks.py notebooks/03_x.ipynb
     .venv/bin/python scripts/run_notebooks.py --full --write   # refresh the committed outputs
+    .venv/bin/python scripts/run_notebooks.py --tips           # run every tip of every notebook
 
 Quick mode (default) sets KLAYER_QUICK=1 in the kernel's environment; --full runs at full
 size (KLAYER_QUICK removed from the environment) and writes the outputs back into the
@@ -23,6 +24,17 @@ so `:dep klayer = { path = ".." }` resolves. The kernel spec that scripts/lab.sh
 switches on evcxr's compilation cache (`:cache`, for registry crates) so that later
 notebooks reuse the dependencies compiled by earlier ones, and turns off evcxr's
 debug-assertions/overflow-checks.
+
+--tips runs the notebooks' tips instead of the notebooks (quick mode, nothing written). The
+parameter cell of a notebook carries the tag "parameters"; a tip is either a comment on one of
+its `let` lines, "try `A`" or "try `A` or `B`" (the value is replaced by A, then by B), or a
+sentence anywhere in the notebook, "replace `X` with `Y`" (X, which must occur exactly once in
+the parameter cell, is replaced by Y). The cell's metadata "klayer" may add "also": [[X, Y]]
+(more replacements that must work) and "bad": [[X, Y, message]] (replacements that must stop
+the parameter cell with exactly that one message from the crate, and no compile error). For
+each tip the runner executes, in one kernel per notebook, the cells above the parameter cell
+once, then the changed parameter cell and every cell tagged "tip-check". A tip worded in a
+form it cannot run ("set `x` to `...`") fails the run, so no tip goes untested.
 
 Exit status: 0 if every notebook ran without a cell error, 1 otherwise. The last line printed
 is `N passed, M failed`.
@@ -158,6 +170,155 @@ class TimedClient(NotebookClient):
             raise CellPanicked(f"cell {cell_index} panicked")
 
 
+# Tips (see --tips in the docstring).
+REPLACE_RE = re.compile(r"replace\s+`([^`]+)`\s+with\s+`([^`]+)`")
+TRY_RE = re.compile(r"\btry\s+(`[^`]+`(?:\s*(?:,|or)\s*`[^`]+`)*)")
+LET_RE = re.compile(r"^(\s*let\s+(?:mut\s+)?\w+(?:\s*:\s*[^=]+?)?\s*=\s*)(.+?);(\s*//.*)$")
+# Tip-like wording the runner cannot execute: must be rewritten in one of the forms above.
+UNRUNNABLE_RE = re.compile(r"\b(?:set|change)\s+`[^`]+`\s+to\s+`", re.IGNORECASE)
+SETTING_RE = re.compile(r"invalid setting `(\w+)`: (.*)")
+
+
+def collect_tips(nb) -> tuple[int | None, list, list, list]:
+    """(index of the parameter cell, tips, bad values, problems). A tip is (description,
+    new source of the parameter cell); a bad value is (description, new source, message)."""
+    params = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        for m in UNRUNNABLE_RE.finditer(cell.source):
+            problems.append(f"cell {i}: tip {m.group(0)!r}... is not in a form the test can run "
+                            "(write \"replace `X` with `Y`\" or a \"try `Y`\" comment)")
+    if len(params) != 1:
+        if any(REPLACE_RE.search(c.source) for c in nb.cells):
+            problems.append(f"{len(params)} cells tagged 'parameters'; tips need exactly one")
+        return None, [], [], problems
+    p = params[0]
+    source = nb.cells[p].source
+    tips, bad = [], []
+
+    def replaced(old, new, where):
+        if source.count(old) != 1:
+            problems.append(f"{where}: `{old}` occurs {source.count(old)} times in the parameter cell (cell {p}), not once")
+            return None
+        return source.replace(old, new)
+
+    for line in source.splitlines():
+        m = LET_RE.match(line)
+        if not m:
+            continue
+        for t in TRY_RE.finditer(m.group(3)):
+            for alt in re.findall(r"`([^`]+)`", t.group(1)):
+                new = replaced(line, f"{m.group(1)}{alt};{m.group(3)}", f"tip on `{line.strip()}`")
+                if new is not None:
+                    tips.append((f"`{m.group(1).strip()} {alt};`", new))
+    for i, cell in enumerate(nb.cells):
+        for m in REPLACE_RE.finditer(cell.source):
+            new = replaced(m.group(1), m.group(2), f"cell {i}: tip {m.group(0)!r}")
+            if new is not None:
+                tips.append((f"replace `{m.group(1)}` with `{m.group(2)}`", new))
+    meta = nb.cells[p].metadata.get("klayer", {})
+    for old, new_text in meta.get("also", []):
+        new = replaced(old, new_text, f"'also' {old!r}")
+        if new is not None:
+            tips.append((f"`{new_text}`", new))
+    for old, new_text, message in meta.get("bad", []):
+        new = replaced(old, new_text, f"'bad' {old!r}")
+        if new is not None:
+            bad.append((f"`{new_text}`", new, message))
+    if not tips and not bad:
+        problems.append(f"the parameter cell (cell {p}) has no tip and no bad value")
+    return p, tips, bad, problems
+
+
+def cell_text(cell) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            parts.append(out.get("text", ""))
+        elif out.get("output_type") == "error":
+            parts.append(f"{out.get('ename', '')}: {out.get('evalue', '')}")
+            parts.extend(out.get("traceback", []))
+        elif "data" in out:
+            parts.append(str(out["data"].get("text/plain", "")))
+    return ANSI_RE.sub("", "\n".join(parts))
+
+
+def run_tips(path: Path, args) -> bool:
+    """Runs every tip and bad value of one notebook (see the docstring); True if all behave."""
+    log(f"=== tips of {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    nb = nbformat.read(path, as_version=4)
+    p, tips, bad, problems = collect_tips(nb)
+    for problem in problems:
+        log(f"  PROBLEM: {problem}")
+    if p is None:
+        log("  no parameter cell and no tips" if not problems else "  FAIL")
+        return not problems
+    checks = [i for i, c in enumerate(nb.cells) if "tip-check" in c.metadata.get("tags", [])]
+    if not checks:
+        problems.append("no cell is tagged 'tip-check'")
+        log(f"  PROBLEM: {problems[-1]}")
+    log(f"  {len(tips)} tip(s), {len(bad)} bad value(s); parameter cell {p}, then cells {checks}")
+    kernel = args.kernel or nb.metadata.get("kernelspec", {}).get("name") or "rust"
+    client = NotebookClient(nb, timeout=args.timeout, startup_timeout=120, kernel_name=kernel,
+                            allow_errors=True, resources={"metadata": {"path": str(path.parent)}})
+    original = nb.cells[p].source
+    ok = not problems
+
+    def run(idx, source=None):
+        cell = copy.deepcopy(nb.cells[idx])
+        if source is not None:
+            cell.source = source
+        cell.outputs = []
+        nb.cells[idx] = cell
+        client.execute_cell(cell, idx)
+        text = cell_text(cell)
+        failed = any(o.get("output_type") == "error" for o in cell.outputs) or PANIC_RE.search(text) \
+            or re.search(r"^Error\b|\berror\[E\d+\]", text, re.MULTILINE)
+        return not failed, text
+
+    kernel_log = open(args.out_dir.resolve() / f"{path.stem}.tips.kernel.log", "wb")
+    try:
+        with client.setup_kernel(stdout=kernel_log, stderr=kernel_log):
+            for i in range(p):
+                if nb.cells[i].cell_type == "code":
+                    good, text = run(i)
+                    if not good:
+                        log(f"  FAIL: setup cell {i} failed:\n{indent(text)}")
+                        return False
+            for desc, source in tips:
+                t = time.monotonic()
+                for idx, src in [(p, source)] + [(i, None) for i in checks]:
+                    good, text = run(idx, src)
+                    if not good:
+                        ok = False
+                        log(f"  FAIL tip {desc}: cell {idx}:\n{indent(text.strip()[-3000:])}")
+                        break
+                else:
+                    log(f"  ok   tip {desc} ({time.monotonic() - t:.1f} s)")
+            for desc, source, message in bad:
+                _, text = run(p, source)
+                m = SETTING_RE.match(message)
+                # The crate's message, whether the kernel shows the error's Display or Debug form.
+                wanted = [m.group(1), m.group(2)] if m else [message]
+                compile_error = re.search(r"\berror\[E\d+\]", text)
+                if all(w in text for w in wanted) and not compile_error and not PANIC_RE.search(text):
+                    log(f"  ok   bad value {desc}: {message}")
+                else:
+                    ok = False
+                    log(f"  FAIL bad value {desc}: expected one message with {wanted}, got:\n{indent(text.strip()[-3000:])}")
+            good, text = run(p, original)
+            if not good:
+                ok = False
+                log(f"  FAIL: the original parameter cell failed after the tips:\n{indent(text)}")
+    except Exception as e:  # kernel failed to start, timeout, ...
+        ok = False
+        log(f"  FAILED: {type(e).__name__}: {e}")
+    finally:
+        kernel_log.close()
+    log(f"  {'PASS' if ok else 'FAIL'} tips of {path.name}")
+    return ok
+
+
 def run_one(path: Path, args, out_dir: Path) -> bool:
     log(f"=== {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     nb = nbformat.read(path, as_version=4)
@@ -248,6 +409,7 @@ def main() -> int:
     ap.add_argument("--write", action="store_true", default=None, help="write outputs back into the notebook files")
     ap.add_argument("--no-write", dest="write", action="store_false", help="never write back (also with --full)")
     ap.add_argument("--timeout", type=int, default=None, help=f"per-cell timeout in s (default {QUICK_TIMEOUT} quick, {FULL_TIMEOUT} full)")
+    ap.add_argument("--tips", action="store_true", help="run every notebook's tips instead (quick mode, nothing written)")
     ap.add_argument("--kernel", default=None, help="kernel name (default: the notebook's kernelspec, else 'rust')")
     ap.add_argument("--out-dir", type=Path, default=ROOT / "target" / "notebooks", help="where executed copies go")
     ap.add_argument("--evcxr-dir", type=Path, default=ROOT / "target" / "evcxr",
@@ -256,6 +418,8 @@ def main() -> int:
                          "(a fresh temporary folder per kernel)")
     args = ap.parse_args()
 
+    if args.tips and (args.full or args.write):
+        ap.error("--tips runs in quick mode and writes nothing: drop --full/--write")
     if args.write is None:
         args.write = args.full
     if args.timeout is None:
@@ -325,7 +489,8 @@ def main() -> int:
     summary = []
     for p in paths:
         t = time.monotonic()
-        ok = run_one(p, args, args.out_dir.resolve())
+        args.out_dir.resolve().mkdir(parents=True, exist_ok=True)
+        ok = run_tips(p, args) if args.tips else run_one(p, args, args.out_dir.resolve())
         summary.append((p.name, ok, time.monotonic() - t))
         passed += ok
         failed += not ok

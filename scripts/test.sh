@@ -10,6 +10,8 @@
 #   lab        scripts/lab.sh --install-only (evcxr_jupyter, .venv, kernel spec)
 #   notebooks  scripts/run_notebooks.py: every notebooks/*.ipynb, headless, KLAYER_QUICK=1;
 #              executed copies go to target/notebooks/ (the committed notebooks are not touched)
+#   tips       scripts/run_notebooks.py --tips: every tip of every notebook put into its parameter
+#              cell and run with the cells that depend on it; bad values give one clear message
 #   browser    scripts/browser_test.py on the first executed copy with a plotly figure:
 #              JupyterLab + headless Chromium draw it; screenshot target/browser/notebook.png
 #
@@ -71,6 +73,14 @@ notebooks_stage() {
     "$ROOT/.venv/bin/python" scripts/run_notebooks.py --out-dir "$ROOT/target/notebooks" "${nbs[@]}"
 }
 
+tips_stage() {
+    if [ "${NO_NOTEBOOKS:-0}" = 1 ]; then
+        echo "[test.sh] no notebooks: no tips"
+        return 0
+    fi
+    "$ROOT/.venv/bin/python" scripts/run_notebooks.py --tips --out-dir "$ROOT/target/notebooks"
+}
+
 browser_stage() {
     if [ "${NO_NOTEBOOKS:-0}" = 1 ]; then
         echo "[test.sh] no notebooks: no browser test"
@@ -85,6 +95,7 @@ stage clippy    cargo clippy --all-targets -- -D warnings
 stage test      cargo test
 stage lab       bash scripts/lab.sh --install-only
 stage notebooks notebooks_stage
+stage tips      tips_stage
 stage browser   browser_stage
 
 echo

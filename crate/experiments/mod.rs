@@ -1,25 +1,35 @@
 //! The report's experiments as data: a [`Run`] is a network and its training settings; a
 //! [`Scale`] says how much data and how many seeds to use (full size, or the quick mode the
-//! notebooks use in CI); [`run_seeds`] repeats a run and [`Summary`] condenses the results.
+//! notebooks use in CI); [`Run::train_seeds`] repeats a run and [`Summary`] condenses the
+//! results; [`report`] holds the report's numbers and [`Comparison`] sets ours against them.
+//! Parameters accept what a person types ([`Seeds`], [`Sizes`]) and are checked before
+//! anything is trained ([`Run::checked`]).
 //!
 //! # Example
 //! ```no_run
-//! use klayer::experiments::{Run, Scale};
+//! use klayer::experiments::{report, Comparison, Run, Scale};
 //! let scale = Scale::from_env();            // KLAYER_QUICK=1 shrinks everything
 //! let data = scale.load()?;                 // CIFAR-10, normalised, 45k / 5k / 10k
-//! let run = Run::three_layer(&scale).lambda(0.01);
-//! let history = run.seed(1).train(&data)?;
-//! println!("{}", history.summary());
+//! let run = Run::new(vec![50, 50], &scale).lambda(0.01).checked()?;
+//! let runs = run.train_seeds(&(0..3), &data)?;
+//! Comparison::new(&scale).row("3-layer, BN, λ = 0.01", &runs, report::THREE_LAYER_BN).show();
 //! # Ok::<(), klayer::Error>(())
 //! ```
 
+pub mod lambda;
+pub mod params;
+pub mod report;
 pub mod sections;
+
+pub use lambda::{LambdaGrid, LambdaSearch};
+pub use params::{SeedList, Seeds, Sizes};
+pub use report::Comparison;
 
 use crate::bn_stats::BnStats;
 use crate::data::{Cifar10, LoadOptions};
 use crate::net::{BnPlacement, Init, NetConfig};
 use crate::train::{train, History, LrSchedule, Optimizer, TrainConfig};
-use crate::Result;
+use crate::{Error, Result};
 
 /// Hidden sizes of the report's 3-layer net.
 pub const THREE_LAYER: [usize; 2] = [50, 50];
@@ -103,9 +113,54 @@ impl Scale {
         Cifar10::load(&opts)
     }
 
-    /// The seeds to use: `0..seeds`.
-    pub fn seed_list(&self) -> Vec<u64> {
-        (0..self.seeds as u64).collect()
+    /// The seeds to use: `0..seeds` (at least seed 0).
+    pub fn seed_list(&self) -> Seeds {
+        params::first_seeds(self.seeds)
+    }
+
+    /// In quick mode, one line saying that the numbers are not the full run's (shown above
+    /// every table and training cell of the notebooks); `None` at full size.
+    ///
+    /// ```
+    /// # use klayer::experiments::Scale;
+    /// assert_eq!(
+    ///     Scale::quick().quick_note().unwrap(),
+    ///     "quick mode: 5,000 training images, 1 seed — the discussion below describes the full run"
+    /// );
+    /// assert_eq!(Scale::full().quick_note(), None);
+    /// ```
+    pub fn quick_note(&self) -> Option<String> {
+        self.quick.then(|| {
+            format!(
+                "quick mode: {} training images, {} seed{} — the discussion below describes the full run",
+                thousands(self.train_images()),
+                self.seeds,
+                if self.seeds == 1 { "" } else { "s" }
+            )
+        })
+    }
+
+    /// Prints [`Scale::describe`] and, in quick mode, shows a banner that the numbers are
+    /// not the full run's (the notebooks call this right after loading the data).
+    pub fn show(&self, data: &Cifar10<f32>) {
+        println!("{}", self.describe(data));
+        if self.quick {
+            let full = Scale::full();
+            show_markdown(&format!(
+                "> **Quick mode** (`KLAYER_QUICK=1`): {} training, {} validation, {} test images, \
+                 {} seed{}. Its numbers are *not* the full run's (they are lower: far less data); \
+                 the text between the cells describes the full run ({} / {} / 10,000 images, {} \
+                 seeds), as in the committed outputs.",
+                thousands(data.train.len()),
+                thousands(data.val.len()),
+                thousands(data.test.len()),
+                self.seeds,
+                if self.seeds == 1 { "" } else { "s" },
+                thousands(full.train_images()),
+                thousands(full.n_val),
+                full.seeds
+            ));
+        }
     }
 
     /// One line saying the size and what `data` (loaded at this scale) holds.
@@ -131,36 +186,92 @@ impl Scale {
     }
 }
 
+/// `45000` as `45,000`.
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// One training run: architecture plus settings; builder methods change one thing each.
+///
+/// The builder methods take values as a person types them (`.lambda(0)`, `.cycles(3)`,
+/// `Run::new(vec![100, 50], &scale)`) and never fail: a value out of range is remembered and
+/// reported, naming the setting, by [`Run::checked`] and by every training method, before
+/// anything is trained.
+///
+/// ```
+/// use klayer::experiments::{Run, Scale};
+/// let scale = Scale::quick();
+/// assert!(Run::new([50, 50], &scale).lambda(0).cycles(3).checked().is_ok());
+/// let err = Run::new([50, 50], &scale).lambda(-1).checked().unwrap_err();
+/// assert_eq!(err.to_string(), "invalid setting `lambda`: -1: must be finite and ≥ 0");
+/// let err = Run::new(vec![50, -5], &scale).checked().unwrap_err();
+/// assert!(err.to_string().contains("hidden layer 2 has -5 units"));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Run {
     /// Architecture and initialisation.
     pub net: NetConfig,
     /// Training settings.
     pub train: TrainConfig,
+    /// The scale it was made for (training-set size of the schedule, quick-mode note).
+    pub scale: Scale,
+    /// The first value a builder method could not take, reported by [`Run::checked`].
+    problem: Option<(&'static str, String)>,
 }
 
 impl Run {
     /// The assignment's defaults (BN before ReLU, He init, lambda 0.005, cyclic rate 1e-5 to
-    /// 1e-1 with `n_s = 5 epochs`, 2 cycles, SGD, EMA) for the given hidden sizes.
-    pub fn new(hidden: &[usize], scale: &Scale) -> Self {
+    /// 1e-1 with `n_s = 5 epochs`, 2 cycles, SGD, EMA) for the given hidden sizes (a vector,
+    /// array or slice of integers).
+    pub fn new(hidden: impl Sizes, scale: &Scale) -> Self {
+        let (sizes, problem) = match hidden.to_sizes() {
+            Ok(s) => (s, None),
+            Err(Error::InvalidConfig { name, reason }) => (Vec::new(), Some((name, reason))),
+            Err(e) => (Vec::new(), Some(("hidden", e.to_string()))),
+        };
         Run {
-            net: NetConfig::new(hidden),
+            net: NetConfig::new(&sizes),
             train: TrainConfig {
                 schedule: LrSchedule::assignment(scale.train_images(), 100, 2),
                 ..TrainConfig::default()
             },
+            scale: scale.clone(),
+            problem,
         }
+    }
+
+    fn remember(mut self, name: &'static str, problem: String) -> Self {
+        self.problem.get_or_insert((name, problem));
+        self
+    }
+
+    /// Checks every setting (the network's, the training's, and the values the builder
+    /// methods were given) and returns the run; the error names the offending setting.
+    pub fn checked(self) -> Result<Self> {
+        if let Some((name, problem)) = &self.problem {
+            return Err(Error::config(name, problem.clone()));
+        }
+        self.net.check()?;
+        self.train.check(self.scale.train_images())?;
+        Ok(self)
     }
 
     /// The report's 3-layer net, [50, 50].
     pub fn three_layer(scale: &Scale) -> Self {
-        Run::new(&THREE_LAYER, scale)
+        Run::new(THREE_LAYER, scale)
     }
 
     /// The report's 9-layer net.
     pub fn nine_layer(scale: &Scale) -> Self {
-        Run::new(&NINE_LAYER, scale)
+        Run::new(NINE_LAYER, scale)
     }
 
     /// Sets the BN placement.
@@ -169,16 +280,30 @@ impl Run {
         self
     }
 
-    /// Sets lambda.
-    pub fn lambda(mut self, lambda: f64) -> Self {
-        self.train.lambda = lambda;
+    /// Sets lambda (any float or integer literal: `0.01`, `0`).
+    pub fn lambda(mut self, lambda: impl Into<f64>) -> Self {
+        self.train.lambda = lambda.into();
         self
     }
 
     /// Initialises every layer with std `sig` instead of He.
-    pub fn sig(mut self, sig: f64) -> Self {
-        self.net.init = Init::Fixed(sig);
+    pub fn sig(mut self, sig: impl Into<f64>) -> Self {
+        self.net.init = Init::Fixed(sig.into());
         self
+    }
+
+    /// Sets the number of cycles of the assignment's cyclic schedule (`n_s` = 5 epochs of
+    /// this run's training set).
+    pub fn cycles(self, cycles: impl params::Integer) -> Self {
+        let c = cycles.wide();
+        if !(1..=1000).contains(&c) {
+            return self.remember(
+                "cycles",
+                format!("{cycles}: must be a whole number from 1 to 1000"),
+            );
+        }
+        let n = self.scale.train_images();
+        self.schedule(LrSchedule::assignment(n, 100, c as usize))
     }
 
     /// Sets the seed of the initialisation and of training.
@@ -212,20 +337,29 @@ impl Run {
         self
     }
 
-    /// Trains the run once per seed and prints one line per run on **stdout** as it finishes
+    /// Trains the run once per seed (`seeds`: anything [`SeedList`] takes, e.g. `&seeds`,
+    /// `&vec![0]`, `&(0..5)`, `&7`) and prints one line per run on **stdout** as it finishes
     /// (the notebooks' way; in evcxr, stderr is forwarded asynchronously, so lines printed
-    /// there near the end of a cell can turn up under the next cell). [`run_seeds`] does the
-    /// same with the lines on stderr.
-    pub fn train_seeds(&self, seeds: &[u64], data: &Cifar10<f32>) -> Result<Vec<History>> {
-        seeds_reporting(self, seeds, data, |line| println!("{line}"))
+    /// there near the end of a cell can turn up under the next cell); in quick mode the quick
+    /// note ([`Scale::quick_note`]) comes first. [`run_seeds`] does the same with the lines on
+    /// stderr and without the note.
+    pub fn train_seeds(&self, seeds: impl SeedList, data: &Cifar10<f32>) -> Result<Vec<History>> {
+        let seeds = seeds.to_seeds()?;
+        let run = self.clone().checked()?;
+        if let Some(note) = self.scale.quick_note() {
+            println!("{note}");
+        }
+        seeds_reporting(&run, &seeds, data, |line| println!("{line}"))
     }
 
     /// Builds the network and trains it on `data` (train / validation / test).
     pub fn train(&self, data: &Cifar10<f32>) -> Result<History> {
-        let mut net = self.net.build::<f32>()?;
+        let run = self.clone().checked()?;
+        let run = &run;
+        let mut net = run.net.build::<f32>()?;
         train(
             &mut net,
-            &self.train,
+            &run.train,
             &data.train,
             &data.val,
             Some(&data.test),
@@ -234,8 +368,11 @@ impl Run {
 }
 
 /// Runs `run` once per seed; prints one line per run on stderr as it finishes.
-pub fn run_seeds(run: &Run, seeds: &[u64], data: &Cifar10<f32>) -> Result<Vec<History>> {
-    seeds_reporting(run, seeds, data, |line| eprintln!("{line}"))
+pub fn run_seeds(run: &Run, seeds: impl SeedList, data: &Cifar10<f32>) -> Result<Vec<History>> {
+    let seeds = seeds.to_seeds()?;
+    seeds_reporting(&run.clone().checked()?, &seeds, data, |line| {
+        eprintln!("{line}")
+    })
 }
 
 fn seeds_reporting(
@@ -252,6 +389,46 @@ fn seeds_reporting(
             Ok(h)
         })
         .collect()
+}
+
+/// The input of a gradient check: the first `n_images` training images of `data` and their
+/// first `n_features` features, in f64, with their labels; an error that names the setting if
+/// either is 0 or more than the data holds.
+///
+/// ```
+/// # use klayer::data::{Cifar10, Dataset};
+/// # let set = |n| Dataset::new(ndarray::Array2::<f32>::ones((n, 6)), vec![1; n], 10).unwrap();
+/// # let data = Cifar10 { train: set(4), val: set(2), test: set(1), mean: vec![0.0], std: vec![1.0] };
+/// let (x, y) = klayer::experiments::gradcheck_input(&data, 3, 5)?;
+/// assert_eq!((x.dim(), y), ((3, 5), vec![1, 1, 1]));
+/// let err = klayer::experiments::gradcheck_input(&data, 3, 7).unwrap_err();
+/// assert_eq!(err.to_string(), "invalid setting `n_features`: 7: an image has 1 to 6 features");
+/// # Ok::<(), klayer::Error>(())
+/// ```
+pub fn gradcheck_input(
+    data: &Cifar10<f32>,
+    n_images: usize,
+    n_features: usize,
+) -> Result<(ndarray::Array2<f64>, Vec<usize>)> {
+    let (rows, cols) = data.train.x.dim();
+    if !(1..=rows).contains(&n_images) {
+        return Err(Error::config(
+            "n_images",
+            format!("{n_images}: the check takes 1 to {rows} training images (10 is plenty)"),
+        ));
+    }
+    if !(1..=cols).contains(&n_features) {
+        return Err(Error::config(
+            "n_features",
+            format!("{n_features}: an image has 1 to {cols} features"),
+        ));
+    }
+    let x = data
+        .train
+        .x
+        .slice(ndarray::s![..n_images, ..n_features])
+        .mapv(f64::from);
+    Ok((x, data.train.y[..n_images].to_vec()))
 }
 
 /// Shows `markdown` rendered below the current notebook cell. It uses evcxr's rich-output

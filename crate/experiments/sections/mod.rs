@@ -1,0 +1,216 @@
+//! The report's sections as runnable units: each runs its experiments at a [`Scale`] and
+//! returns a markdown fragment (tables and discussion) and its figures. `klayer reproduce`
+//! writes them into `docs/RESULTS.md`.
+
+use plotly::Plot;
+
+use super::report::{self, Reported};
+use super::{
+    gradcheck_input, markdown_table, run_seeds, test_accuracies, Comparison, LambdaGrid,
+    LambdaSearch, Run, Scale, Seeds, Summary, NINE_LAYER, SEVEN_LAYER_ADAM, WIDE,
+};
+use crate::bn_stats::BnStats;
+use crate::data::Cifar10;
+use crate::gradcheck::{gradcheck, GradCheckConfig};
+use crate::net::{BnPlacement, NetConfig};
+use crate::plot;
+use crate::train::{History, LrSchedule, Optimizer};
+use crate::Result;
+
+mod bn;
+mod gradcheck;
+mod init;
+mod lambda_search;
+mod optimisers;
+mod with_without;
+
+pub use optimisers::adam_run;
+
+/// A figure of a section: file stem, caption, plot.
+pub struct Figure {
+    /// File name without extension, e.g. `three_layer_bn`.
+    pub name: String,
+    /// One-line caption.
+    pub caption: String,
+    /// The figure.
+    pub plot: Plot,
+}
+
+/// What a section produced.
+pub struct SectionOutput {
+    /// Markdown: heading, tables, discussion.
+    pub markdown: String,
+    /// Figures, referenced from the markdown as `figures/NAME.png`.
+    pub figures: Vec<Figure>,
+}
+
+/// A section of the report.
+pub struct Section {
+    /// Identifier used on the command line: `three-layer`, `lambda`, …
+    pub id: &'static str,
+    /// Heading.
+    pub title: &'static str,
+    /// Whether its numbers depend on the [`Scale`] (the gradient check's do not).
+    pub sized: bool,
+    /// Runs its experiments: tables and discussion, without heading and figure links.
+    pub body: fn(&Cifar10<f32>, &Scale) -> Result<SectionOutput>,
+}
+
+impl Section {
+    /// Runs the section: its heading, the data size it ran at, its tables and discussion, and
+    /// links to its figures (`figures/NAME.png`).
+    pub fn run(&self, data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
+        let body = (self.body)(data, scale)?;
+        let mut markdown = format!("## {}\n\n", self.title);
+        if self.sized {
+            let size = if scale.quick {
+                "**quick mode** (5,000 / 1,000 / 2,000 images; numbers are not comparable with the report)"
+            } else {
+                "full size (45,000 training / 5,000 validation / 10,000 test images)"
+            };
+            markdown += &format!("Run at {size}.\n\n");
+        }
+        markdown += body.markdown.trim_end();
+        markdown += "\n\n";
+        for f in &body.figures {
+            markdown += &format!(
+                "![{}](figures/{}.png)\n\n*{}*\n\n",
+                f.caption, f.name, f.caption
+            );
+        }
+        Ok(SectionOutput {
+            markdown,
+            figures: body.figures,
+        })
+    }
+}
+
+/// All sections, in the report's order.
+pub const SECTIONS: &[Section] = &[
+    Section {
+        id: "gradcheck",
+        title: "2 · Gradient check",
+        sized: false,
+        body: gradcheck::gradient_check,
+    },
+    Section {
+        id: "three-layer",
+        title: "2.1 · 3-layer network without and with BN",
+        sized: true,
+        body: with_without::three_layer,
+    },
+    Section {
+        id: "nine-layer",
+        title: "2.2 · 9-layer network without and with BN",
+        sized: true,
+        body: with_without::nine_layer,
+    },
+    Section {
+        id: "lambda",
+        title: "2.3 · Lambda search",
+        sized: true,
+        body: lambda_search::lambda_search,
+    },
+    Section {
+        id: "init",
+        title: "2.4 · Sensitivity to initialisation",
+        sized: true,
+        body: init::init_sensitivity,
+    },
+    Section {
+        id: "bn-after",
+        title: "3.1 · BN after the activation",
+        sized: true,
+        body: bn::bn_after,
+    },
+    Section {
+        id: "bn-stats",
+        title: "3.1 · EMA vs PreciseBN vs Adaptive BN",
+        sized: true,
+        body: bn::bn_stats,
+    },
+    Section {
+        id: "tta",
+        title: "3.1 · Adaptive BN with test-time augmentation",
+        sized: true,
+        body: bn::tta,
+    },
+    Section {
+        id: "adam",
+        title: "3.2 · Adam on a 7-layer net",
+        sized: true,
+        body: optimisers::adam,
+    },
+    Section {
+        id: "wide",
+        title: "3.2 · Wider 7-layer nets",
+        sized: true,
+        body: optimisers::wide,
+    },
+];
+
+/// Seeds for the default 3- and 9-layer runs: 5 at full size.
+fn main_seeds(scale: &Scale) -> Seeds {
+    if scale.quick {
+        scale.seed_list()
+    } else {
+        Seeds::new(0..5).expect("0..5 are seeds")
+    }
+}
+
+fn pct(h: &History) -> String {
+    match (h.diverged, h.test_acc()) {
+        (Some(d), _) => format!("diverged at step {}", d.step),
+        (None, Some(a)) => format!("{:.2}", 100.0 * a),
+        _ => "–".into(),
+    }
+}
+
+/// A section's text: the settings (may be empty), the comparison with the report, extra lines
+/// and a closing paragraph (may be empty).
+fn body(settings: &str, table: &Comparison, extra: &str, closing: &str) -> String {
+    let mut md = String::new();
+    if !settings.is_empty() {
+        md += settings;
+        md += "\n\n";
+    }
+    md += &table.markdown();
+    md += extra;
+    if !closing.is_empty() {
+        md += "\n";
+        md += closing;
+        md += "\n\n";
+    }
+    md
+}
+
+fn curves(name: &str, caption: String, h: &History) -> Figure {
+    Figure {
+        name: name.into(),
+        plot: plot::learning_curves(h, &caption),
+        caption,
+    }
+}
+
+/// A bar chart with one bar per setting: `figure` is (file stem, caption, title).
+fn bars(figure: [&str; 3], labels: &[String], repeats: &[Vec<f64>]) -> Figure {
+    let [name, caption, title] = figure;
+    Figure {
+        name: name.into(),
+        caption: caption.into(),
+        plot: plot::bars(labels, repeats, "test accuracy (%)", title),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn section_ids_are_unique() {
+        let mut ids: Vec<_> = SECTIONS.iter().map(|s| s.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), SECTIONS.len());
+    }
+}
