@@ -97,7 +97,10 @@ def strip_volatile(nb: "nbformat.NotebookNode") -> "nbformat.NotebookNode":
             cell.metadata.pop(key, None)
         if cell.cell_type != "code":
             continue
-        for out in cell.get("outputs", []):
+        # The kernel's "Compiling ... / Compiled in N s" status line depends on the cache's state.
+        cell.outputs = [o for o in cell.get("outputs", [])
+                        if not o.get("metadata", {}).get("evcxr_compile_progress")]
+        for out in cell.outputs:
             out.pop("transient", None)  # per-session display ids
     return nb
 

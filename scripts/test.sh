@@ -7,7 +7,10 @@
 #   fmt        cargo fmt --all -- --check
 #   clippy     cargo clippy --all-targets -- -D warnings
 #   test       cargo test (unit, integration and doc tests; the test profile is opt-level 3)
-#   lab        scripts/lab.sh --install-only (evcxr_jupyter, .venv, kernel spec)
+#   lab        scripts/lab.sh --install-only --no-warm (patched evcxr_jupyter, .venv, kernel spec,
+#              JupyterLab settings; the warm-up is skipped: the notebooks stage has its own cache)
+#   kernel     scripts/kernel_test.py: the kernel with a private empty cache: 3 kernels compiling
+#              at once, cache reuse and self-healing, Run All stopping at the first error (~3 min)
 #   notebooks  scripts/run_notebooks.py: every notebooks/*.ipynb, headless, KLAYER_QUICK=1;
 #              executed copies go to target/notebooks/ (the committed notebooks are not touched)
 #   tips       scripts/run_notebooks.py --tips: every tip of every notebook put into its parameter
@@ -93,7 +96,8 @@ browser_stage() {
 stage fmt       cargo fmt --all -- --check
 stage clippy    cargo clippy --all-targets -- -D warnings
 stage test      cargo test
-stage lab       bash scripts/lab.sh --install-only
+stage lab       bash scripts/lab.sh --install-only --no-warm
+stage kernel    "$ROOT/.venv/bin/python" scripts/kernel_test.py
 stage notebooks notebooks_stage
 stage tips      tips_stage
 stage browser   browser_stage
