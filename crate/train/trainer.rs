@@ -48,7 +48,7 @@ pub fn train<T: Scalar>(
     val: &Dataset<T>,
     test: Option<&Dataset<T>>,
 ) -> Result<History> {
-    cfg.check(train.len())?;
+    cfg.check_for(train.len(), net.has_batch_norm())?;
     for (name, set) in [("train", Some(train)), ("val", Some(val)), ("test", test)] {
         let Some(set) = set else { continue };
         if set.is_empty() {
@@ -122,10 +122,15 @@ pub fn train<T: Scalar>(
             net.grads(xb.view(), yb, cfg.lambda)
         })?;
         if !loss.is_finite() || loss > cfg.divergence_loss {
-            history.diverged = Some(Divergence { step: t, lr, loss });
-            if cfg.progress {
-                eprintln!("{}", history.diverged.as_ref().expect("just set"));
-            }
+            // The loss of the weights after `t` updates; the rate that led there is the last
+            // one applied (the one the learning curve shows for step `t`), not `lr(t)`, which
+            // is never used. Before the first update it is the initial rate, as on the curve.
+            let used = history.lr.last().copied().unwrap_or(lr);
+            history.diverged = Some(Divergence {
+                step: t,
+                lr: used,
+                loss,
+            });
             break;
         }
         match cfg.bn_stats {
@@ -180,6 +185,7 @@ pub fn train<T: Scalar>(
     history.eval_seconds = eval_seconds;
     history.train_seconds = started.elapsed().as_secs_f64();
     if cfg.progress {
+        // Once: the summary, or the divergence (which is the summary of a diverged run).
         eprintln!("{}", history.summary());
     }
     Ok(history)
