@@ -84,7 +84,13 @@ impl GradCheckConfig {
 
 /// The largest of `values`, NaN if any is NaN (a NaN error is a failed check, never 0).
 fn max_or_nan(values: impl IntoIterator<Item = f64>) -> f64 {
-    values.into_iter().fold(0.0, |m, v| if v.is_nan() || m.is_nan() { f64::NAN } else { m.max(v) })
+    values.into_iter().fold(0.0, |m, v| {
+        if v.is_nan() || m.is_nan() {
+            f64::NAN
+        } else {
+            m.max(v)
+        }
+    })
 }
 
 impl Default for GradCheckConfig {

@@ -64,8 +64,8 @@ impl OutputPath {
                 io::Error::new(io::ErrorKind::InvalidInput, "an empty path"),
             ));
         }
-        let target = resolve_links(&given)?;
-        let kind = match fs::metadata(&target) {
+        // `metadata` follows every link: it tells what the bytes would land in.
+        let (target, kind) = match fs::metadata(&given) {
             Ok(m) if m.is_dir() => {
                 return Err(Error::io(
                     &given,
@@ -76,20 +76,29 @@ impl OutputPath {
                 ))
             }
             Ok(m) if m.is_file() => {
+                let (target, via_fd) = resolve_links(&given)?;
                 // Opening without truncating changes nothing and fails on a read-only file.
                 OpenOptions::new()
                     .write(true)
                     .open(&target)
                     .map_err(|e| Error::io(&target, e))?;
-                check_dir_writable(&target)?;
-                OutputKind::Replace(m.permissions())
+                if via_fd {
+                    // `/dev/stdout` redirected to a file: replacing the file would cut it off
+                    // from the descriptor that still writes to it.
+                    (given.clone(), OutputKind::WriteThrough)
+                } else {
+                    check_dir_writable(&target)?;
+                    (target, OutputKind::Replace(m.permissions()))
+                }
             }
-            Ok(_) => OutputKind::WriteThrough,
+            Ok(_) => (given.clone(), OutputKind::WriteThrough),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // A new file, possibly at the end of a dangling symbolic link.
+                let (target, _) = resolve_links(&given)?;
                 check_dir_writable(&target)?;
-                OutputKind::New
+                (target, OutputKind::New)
             }
-            Err(e) => return Err(Error::io(&target, e)),
+            Err(e) => return Err(Error::io(&given, e)),
         };
         Ok(OutputPath {
             given,
@@ -134,10 +143,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Follows `path`'s chain of symbolic links to the path that is finally written (which need
-/// not exist yet).
-fn resolve_links(path: &Path) -> Result<PathBuf> {
+/// not exist yet); also says whether the chain went through `/proc` (a file descriptor, as
+/// `/dev/stdout` is).
+fn resolve_links(path: &Path) -> Result<(PathBuf, bool)> {
     let mut p = path.to_path_buf();
+    let mut via_fd = false;
     for _ in 0..MAX_LINKS {
+        via_fd |= p.starts_with("/proc");
         match fs::symlink_metadata(&p) {
             Ok(m) if m.file_type().is_symlink() => {
                 let link = fs::read_link(&p).map_err(|e| Error::io(&p, e))?;
@@ -147,8 +159,8 @@ fn resolve_links(path: &Path) -> Result<PathBuf> {
                     parent_of(&p).join(link)
                 };
             }
-            Ok(_) => return Ok(p),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(p),
+            Ok(_) => return Ok((p, via_fd)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((p, via_fd)),
             Err(e) => return Err(Error::io(&p, e)),
         }
     }
@@ -234,7 +246,10 @@ mod tests {
         fs::set_permissions(&p, Permissions::from_mode(0o640)).unwrap();
         write_atomic(&p, b"new").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"new");
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
     }
 
     #[test]
@@ -258,13 +273,19 @@ mod tests {
         let link = dir.path().join("link.json");
         std::os::unix::fs::symlink("real.json", &link).unwrap();
         write_atomic(&link, b"new").unwrap();
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(fs::read(&target).unwrap(), b"new");
         // A dangling link creates its target.
         let dangling = dir.path().join("dangling");
         std::os::unix::fs::symlink("created.json", &dangling).unwrap();
         write_atomic(&dangling, b"c").unwrap();
-        assert!(fs::symlink_metadata(&dangling).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(fs::read(dir.path().join("created.json")).unwrap(), b"c");
     }
 

@@ -75,7 +75,10 @@ fn assert_fails(out: &Output, code: i32, needle: &str) {
     let err = stderr(out);
     assert!(!err.contains("panicked"), "panicked: {err}");
     assert_eq!(out.status.code(), Some(code), "exit code; stderr: {err}");
-    assert!(err.contains(needle), "message {err:?} should mention {needle:?}");
+    assert!(
+        err.contains(needle),
+        "message {err:?} should mention {needle:?}"
+    );
 }
 
 /// A tiny training run's flags: 500 images, 10 steps.
@@ -291,8 +294,7 @@ fn history_through_a_symlink_writes_the_target_and_keeps_the_link() {
         .unwrap()
         .file_type()
         .is_symlink());
-    let doc: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&target).unwrap()).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&target).unwrap()).unwrap();
     assert_eq!(doc["history"]["steps"], 10);
 }
 
@@ -366,7 +368,11 @@ fn step_counts_that_overflow_or_exceed_the_limit_are_refused() {
     ] {
         let out = klayer_no_data(&["train", "--n-s", n_s, "--cycles", cycles]);
         assert_fails(&out, 2, "--n-s");
-        assert!(stderr(&out).contains("the limit is 20000000"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("the limit is 20000000"),
+            "{}",
+            stderr(&out)
+        );
     }
 }
 
@@ -375,11 +381,20 @@ fn absurd_sizes_are_refused_with_their_limit_before_allocating() {
     let cases: &[(&[&str], &str)] = &[
         (&["train", "--hidden", "18446744073709551615"], "--hidden"),
         (&["train", "--hidden", "100000000"], "--hidden"),
-        (&["gradcheck", "--hidden", "18446744073709551615"], "--hidden"),
+        (
+            &["gradcheck", "--hidden", "18446744073709551615"],
+            "--hidden",
+        ),
         (&["bench", "--hidden", "18446744073709551615"], "--hidden"),
         (&["bench", "--images", "100000000"], "--images"),
         (
-            &["train", "--bn-stats", "precise", "--precise-batches", "18446744073709551615"],
+            &[
+                "train",
+                "--bn-stats",
+                "precise",
+                "--precise-batches",
+                "18446744073709551615",
+            ],
             "--precise-batches",
         ),
         (&["gradcheck", "--images", "100000"], "--images"),
@@ -414,7 +429,10 @@ fn an_f32_run_whose_loss_is_nan_from_the_start_is_reported_as_diverged() {
 #[test]
 fn a_batch_of_one_with_batch_norm_is_refused() {
     fails_with(&["train", "--batch", "1"], "batch normalization");
-    fails_with(&["bench", "--batch", "1", "--images", "10"], "batch normalization");
+    fails_with(
+        &["bench", "--batch", "1", "--images", "10"],
+        "batch normalization",
+    );
     fails_with(&["gradcheck", "--images", "1"], "batch normalization");
 }
 
@@ -457,8 +475,7 @@ fn a_test_batch_replaced_by_a_training_batch_is_refused_by_its_md5() {
     ] {
         std::os::unix::fs::symlink(real.join(name), fake.join(name)).unwrap();
     }
-    std::os::unix::fs::symlink(real.join("data_batch_1.bin"), fake.join("test_batch.bin"))
-        .unwrap();
+    std::os::unix::fs::symlink(real.join("data_batch_1.bin"), fake.join("test_batch.bin")).unwrap();
     let args = tiny(&["--data", fake.to_str().unwrap()]);
     let out = klayer_with(&args.iter().map(String::as_str).collect::<Vec<_>>(), None);
     assert_fails(&out, 3, "test_batch.bin");
@@ -469,10 +486,27 @@ fn a_test_batch_replaced_by_a_training_batch_is_refused_by_its_md5() {
 
 #[test]
 fn bn_statistics_settings_without_batch_norm_are_refused() {
-    fails_with(&["train", "--bn", "none", "--bn-stats", "precise"], "--bn-stats precise");
-    fails_with(&["train", "--bn", "none", "--bn-stats", "adaptive"], "--bn-stats adaptive");
+    fails_with(
+        &["train", "--bn", "none", "--bn-stats", "precise"],
+        "--bn-stats precise",
+    );
+    fails_with(
+        &["train", "--bn", "none", "--bn-stats", "adaptive"],
+        "--bn-stats adaptive",
+    );
     fails_with(&["train", "--bn", "none", "--tta", "0.5"], "--tta");
-    fails_with(&["train", "--bn", "none", "--bn-stats", "adaptive", "--tta", "0.5"], "--bn");
+    fails_with(
+        &[
+            "train",
+            "--bn",
+            "none",
+            "--bn-stats",
+            "adaptive",
+            "--tta",
+            "0.5",
+        ],
+        "--bn",
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -487,8 +521,14 @@ fn last_json(out: &Output) -> serde_json::Value {
 #[test]
 fn exit_codes_tell_usage_data_runtime_and_divergence_apart() {
     assert_eq!(klayer_no_data(&["train", "--bogus"]).status.code(), Some(2));
-    assert_eq!(klayer_no_data(&["train", "--lambda", "-1"]).status.code(), Some(2));
-    assert_eq!(klayer_no_data(&["train", "--no-download"]).status.code(), Some(3));
+    assert_eq!(
+        klayer_no_data(&["train", "--lambda", "-1"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        klayer_no_data(&["train", "--no-download"]).status.code(),
+        Some(3)
+    );
     assert_eq!(
         klayer_no_data(&["train", "--history", "/nonexistent/x/h.json"])
             .status
@@ -540,7 +580,11 @@ fn divergence_is_reported_once_with_the_rate_the_curve_shows() {
     if step > 0 {
         assert_eq!(lr, rates[step - 1].as_f64().unwrap(), "the rate last used");
     }
-    assert!(lines[0].contains(&format!("learning rate {lr:.3e}")), "{}", lines[0]);
+    assert!(
+        lines[0].contains(&format!("learning rate {lr:.3e}")),
+        "{}",
+        lines[0]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -548,7 +592,10 @@ fn divergence_is_reported_once_with_the_rate_the_curve_shows() {
 
 #[test]
 fn errors_name_the_flag_that_was_given() {
-    fails_with(&["train", "--bn-stats", "adaptive", "--tta", "2"], "`--tta`");
+    fails_with(
+        &["train", "--bn-stats", "adaptive", "--tta", "2"],
+        "`--tta`",
+    );
     fails_with(&["train", "--augment", "2"], "`--augment`");
     fails_with(&["bench", "--images", "0"], "`--images`");
     fails_with(&["train", "--alpha", "1.5"], "`--alpha`");
@@ -606,7 +653,10 @@ fn the_advice_for_a_corrupt_file_names_a_download_command_that_runs() {
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("download from"), "{err}");
     assert!(!err.contains("already exists"), "{err}");
-    assert!(dir.join("test_batch.bin").exists(), "the old copy is kept on failure");
+    assert!(
+        dir.join("test_batch.bin").exists(),
+        "the old copy is kept on failure"
+    );
 }
 
 #[test]

@@ -614,7 +614,10 @@ fn a_batch_file_under_another_name_is_refused_by_its_md5() {
         }
         other => panic!("expected BadChecksum, got {other:?}"),
     }
-    assert!(err.to_string().contains("klayer download --force --dir"), "{err}");
+    assert!(
+        err.to_string().contains("klayer download --force --dir"),
+        "{err}"
+    );
     // Remembering the good files does not let the bad one through the next time.
     assert!(read_dir(&dir).is_err());
     // Without the check (hand-made files), it is read.

@@ -282,7 +282,11 @@ pub fn read_dir(dir: impl AsRef<Path>) -> Result<(RawImages, RawImages)> {
         .collect();
     let (train, test, metas) = read_all(dir, RECORDS_PER_FILE, &md5)?;
     let mut changed = false;
-    for ((name, want), (meta, checked)) in BATCH_FILES.iter().zip(BATCH_MD5).zip(metas.iter().zip(&md5)) {
+    for ((name, want), (meta, checked)) in BATCH_FILES
+        .iter()
+        .zip(BATCH_MD5)
+        .zip(metas.iter().zip(&md5))
+    {
         if checked.is_some() {
             changed |= stamp.remember(name, want, meta);
         }

@@ -109,7 +109,10 @@ fn remove_stale_parts(data_root: &Path) -> usize {
             fs::remove_file(&path)
         };
         if gone.is_ok() {
-            eprintln!("removed {} (left by an interrupted download)", path.display());
+            eprintln!(
+                "removed {} (left by an interrupted download)",
+                path.display()
+            );
             removed += 1;
         }
     }
@@ -196,7 +199,9 @@ fn fetch_and_unpack(
         }
         // Move the old copy aside (inside the unpack directory, so that it is removed with
         // it), put the new one in place, and put the old one back if that fails.
-        let old = unpack_dir.path().join(format!("{}{DATA_DIR_NAME}", OLD_DIR.0));
+        let old = unpack_dir
+            .path()
+            .join(format!("{}{DATA_DIR_NAME}", OLD_DIR.0));
         fs::rename(&target, &old).map_err(|e| Error::io(&target, e))?;
         if let Err(e) = fs::rename(&unpacked, &target) {
             let _ = fs::rename(&old, &target);
@@ -362,14 +367,25 @@ mod tests {
         fs::create_dir(&stale_dir).unwrap();
         let old = std::time::SystemTime::now() - 2 * READ_TIMEOUT;
         for p in [&stale, &unrelated] {
-            fs::File::options().write(true).open(p).unwrap().set_modified(old).unwrap();
+            fs::File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
         }
-        fs::File::open(&stale_dir).unwrap().set_modified(old).unwrap();
+        fs::File::open(&stale_dir)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
         // The next download (here failing at once: nothing listens on port 9) cleans up.
         let err = download("http://127.0.0.1:9/x.tar.gz", CIFAR10_MD5, root.path()).unwrap_err();
         assert!(matches!(err, Error::Download { .. }), "{err:?}");
         assert!(!stale.exists() && !stale_dir.exists());
-        assert!(fresh.exists(), "a part file being written right now is left alone");
+        assert!(
+            fresh.exists(),
+            "a part file being written right now is left alone"
+        );
         assert!(unrelated.exists(), "files that are not ours are left alone");
     }
 

@@ -45,7 +45,7 @@ impl std::fmt::Display for Divergence {
         if self.step == 0 {
             return write!(
                 f,
-                "diverged at step 0: the initial weights give a mini-batch loss of {} before any \
+                "diverged at step 0: the initial weights give a loss of {} before any \
                  update (the initialisation is off: check the init std)",
                 self.loss
             );

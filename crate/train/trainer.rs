@@ -11,6 +11,14 @@ use crate::train::BatchStream;
 use crate::train::Divergence;
 use crate::{Error, Result, Scalar};
 
+/// The non-finite loss of the last learning-curve point, if it has one.
+fn curve_breakdown(history: &History) -> Option<f64> {
+    let p = history.evals.last()?;
+    [p.train.loss, p.val.loss]
+        .into_iter()
+        .find(|l| !l.is_finite())
+}
+
 /// EMA factor kept during training when evaluation uses other statistics.
 const SHADOW_EMA: f64 = 0.9;
 
@@ -20,7 +28,8 @@ const SHADOW_EMA: f64 = 0.9;
 ///
 /// Each epoch visits the training images in a new random order (seeded by `cfg.seed`); a last
 /// incomplete batch is left for the next epoch's shuffle. A non-finite or exploding mini-batch
-/// loss stops the run and is recorded in [`History::diverged`]; that is not an error.
+/// loss, or a non-finite loss on the learning curve, stops the run and is recorded in
+/// [`History::diverged`]; that is not an error.
 ///
 /// # Errors
 /// Invalid settings, or data whose shape does not fit the network.
@@ -121,7 +130,11 @@ pub fn train<T: Scalar>(
             }
             net.grads(xb.view(), yb, cfg.lambda)
         })?;
-        if !loss.is_finite() || loss > cfg.divergence_loss {
+        // A learning-curve loss that is not finite counts too: in f32 the BN statistics of
+        // huge activations overflow, so the mini-batch loss can look normal while evaluation
+        // gives NaN.
+        let seen = curve_breakdown(&history).unwrap_or(loss);
+        if !seen.is_finite() || seen > cfg.divergence_loss {
             // The loss of the weights after `t` updates; the rate that led there is the last
             // one applied (the one the learning curve shows for step `t`), not `lr(t)`, which
             // is never used. Before the first update it is the initial rate, as on the curve.
@@ -129,7 +142,7 @@ pub fn train<T: Scalar>(
             history.diverged = Some(Divergence {
                 step: t,
                 lr: used,
-                loss,
+                loss: seen,
             });
             break;
         }
@@ -157,6 +170,14 @@ pub fn train<T: Scalar>(
         }
     }
 
+    if let (None, Some(loss)) = (&history.diverged, curve_breakdown(&history)) {
+        // The last learning-curve point, after the last step.
+        history.diverged = Some(Divergence {
+            step: history.steps,
+            lr: history.lr.last().copied().unwrap_or(cfg.schedule.lr(0)),
+            loss,
+        });
+    }
     if history.diverged.is_none() {
         if let BnStats::Precise {
             batches,

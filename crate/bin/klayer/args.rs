@@ -57,7 +57,10 @@ pub fn count(s: &str) -> std::result::Result<usize, String> {
     }
     match t.parse::<i128>() {
         Ok(v) if v < 0 => Err(format!("{v} is negative; it must be a whole number ≥ 0")),
-        Ok(v) => Err(format!("{v} is too large; it must be at most {}", usize::MAX)),
+        Ok(v) => Err(format!(
+            "{v} is too large; it must be at most {}",
+            usize::MAX
+        )),
         Err(_) if t.starts_with('-') && t[1..].bytes().all(|b| b.is_ascii_digit()) => {
             Err(format!("{t} is negative; it must be a whole number ≥ 0"))
         }
@@ -281,8 +284,7 @@ impl TrainArgs {
             divergence_loss: TrainConfig::default().divergence_loss,
             progress: true,
         };
-        cfg.check_for(n_train, net.batch_norm())
-            .map_err(flagged)?;
+        cfg.check_for(n_train, net.batch_norm()).map_err(flagged)?;
         Ok(cfg)
     }
 }
@@ -394,7 +396,11 @@ impl Budget {
         let (evals, eval_rows, eval_chunk) = eval;
         // Value, gradient and two Adam moments per parameter; a few arrays per unit and image
         // on the way forward and back.
-        self.memory("the parameters", "--hidden", params.saturating_mul(4 * scalar));
+        self.memory(
+            "the parameters",
+            "--hidden",
+            params.saturating_mul(4 * scalar),
+        );
         self.memory(
             "the activations of a mini-batch",
             "--hidden",
@@ -405,15 +411,14 @@ impl Budget {
             "--hidden",
             units.saturating_mul(eval_chunk).saturating_mul(2 * scalar),
         );
-        self.memory(
-            "the per-step history",
-            "--n-s",
-            steps.saturating_mul(16),
-        );
+        self.memory("the per-step history", "--n-s", steps.saturating_mul(16));
         self.work(
             "the update steps",
             "--hidden",
-            steps.saturating_mul(batch).saturating_mul(params).saturating_mul(6),
+            steps
+                .saturating_mul(batch)
+                .saturating_mul(params)
+                .saturating_mul(6),
         );
         self.work(
             "the evaluations",
@@ -479,8 +484,14 @@ pub fn memory_limit() -> (u64, &'static str) {
             .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
     });
     match available {
-        Some(kb) => (kb.saturating_mul(1024), "the memory available on this machine"),
-        None => (8 << 30, "8 GiB; this system does not report its available memory"),
+        Some(kb) => (
+            kb.saturating_mul(1024),
+            "the memory available on this machine",
+        ),
+        None => (
+            8 << 30,
+            "8 GiB; this system does not report its available memory",
+        ),
     }
 }
 

@@ -10,10 +10,10 @@ use serde_json::json;
 
 use crate::args::{count, Budget, NetArgs, CLASSES, MAX_WORK};
 use crate::Outcome;
-use klayer::data::IMAGE_DIM;
-use klayer::net::{NetConfig, EVAL_CHUNK};
 use klayer::bn_stats::update_ema;
 use klayer::data::Dataset;
+use klayer::data::IMAGE_DIM;
+use klayer::net::{NetConfig, EVAL_CHUNK};
 use klayer::rng::{rng, Stream};
 use klayer::train::{evaluate_set, BatchStream, Optimizer, OptimizerState};
 use klayer::{Error, Result, Scalar};

@@ -158,7 +158,11 @@ enum Plan {
     Gradcheck(Box<GradPlan>),
     Bench(Box<bench::BenchPlan>),
     Reproduce(Box<reproduce::ReproducePlan>),
-    Download { dir: PathBuf, url: String, force: bool },
+    Download {
+        dir: PathBuf,
+        url: String,
+        force: bool,
+    },
 }
 
 /// Checks everything that can be checked before loading data or computing.
