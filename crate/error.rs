@@ -1,7 +1,7 @@
 //! The crate's error type: every failure a user can cause ends here, with a message that says
 //! what was wrong and what to do about it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Everything that can go wrong in klayer.
 ///
@@ -19,13 +19,13 @@ pub enum Error {
         searched: String,
     },
     /// The data directory exists but one of the six batch files is missing.
-    #[error("{}: file missing; the directory must hold data_batch_1..5.bin and test_batch.bin (re-run `klayer download`)", path.display())]
+    #[error("{}: file missing; the directory must hold data_batch_1..5.bin and test_batch.bin: {}", path.display(), redownload_advice(path))]
     FileMissing {
         /// The missing file.
         path: PathBuf,
     },
     /// A batch file has the wrong size (truncated download, wrong file).
-    #[error("{}: {actual} bytes, expected {expected} ({} records of 3,073 bytes); the file is truncated or not a CIFAR-10 binary batch: delete it and re-run `klayer download`", path.display(), expected / 3073)]
+    #[error("{}: {actual} bytes, expected {expected} ({} records of 3,073 bytes); the file is truncated or not a CIFAR-10 binary batch: {}", path.display(), expected / 3073, redownload_advice(path))]
     BadFileSize {
         /// The file.
         path: PathBuf,
@@ -35,7 +35,7 @@ pub enum Error {
         expected: u64,
     },
     /// A record's label byte is not in 0..=9.
-    #[error("{}: record {record} has label {label}, expected 0..=9; the file is corrupt: delete it and re-run `klayer download`", path.display())]
+    #[error("{}: record {record} has label {label}, expected 0..=9; the file is corrupt: {}", path.display(), redownload_advice(path))]
     BadLabel {
         /// The file.
         path: PathBuf,
@@ -43,6 +43,26 @@ pub enum Error {
         record: usize,
         /// The label byte found.
         label: u8,
+    },
+    /// An official batch file does not have its published md5: another file under its name
+    /// (e.g. `data_batch_1.bin` copied over `test_batch.bin`) or silently corrupted bytes.
+    #[error("{}: md5 {actual}, but the official {} has md5 {expected}; it is not the official CIFAR-10 file (another batch under its name, or corrupted): {}", path.display(), path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned()), redownload_advice(path))]
+    BadChecksum {
+        /// The file.
+        path: PathBuf,
+        /// Its md5.
+        actual: String,
+        /// The published md5 of the official file of that name.
+        expected: String,
+    },
+    /// The data directory or a batch file exists but cannot be read (no permission, a symlink
+    /// loop, an I/O error).
+    #[error("{}: cannot be read: {source}; check its permissions (it must be readable by this user) or point KLAYER_DATA elsewhere", path.display())]
+    DataUnreadable {
+        /// The directory or file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
     },
     /// A downloaded archive does not have the published md5.
     #[error("download from {url}: md5 {actual}, expected {expected}; the file was discarded, try again or fetch it by hand")]
@@ -91,6 +111,47 @@ pub enum Error {
     },
 }
 
+/// What to do about a bad or missing batch file at `file`: the exact command that replaces its
+/// directory with a fresh, verified copy.
+fn redownload_advice(file: &Path) -> String {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    match (dir.file_name(), dir.parent()) {
+        (Some(name), Some(root)) if name == crate::data::DATA_DIR_NAME => {
+            let root = if root.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                root
+            };
+            format!(
+                "replace the directory with a fresh copy: `klayer download --force --dir {}`",
+                root.display()
+            )
+        }
+        _ => format!(
+            "get a fresh copy with `klayer download --dir DIR` and use DIR/{} instead of {}",
+            crate::data::DATA_DIR_NAME,
+            dir.display()
+        ),
+    }
+}
+
+/// Process exit codes of the `klayer` command line, one per kind of failure (documented in
+/// `klayer --help` and the README).
+pub mod exit_code {
+    /// The run finished (a gradient check: every error within `--tol`).
+    pub const SUCCESS: u8 = 0;
+    /// A flag or value was wrong (unknown flag, value out of range, settings that do not fit
+    /// together or exceed a size limit). Nothing was computed.
+    pub const USAGE: u8 = 2;
+    /// The data could not be found, read, verified or downloaded.
+    pub const DATA: u8 = 3;
+    /// Something failed while running: a file could not be written, shapes did not fit, or a
+    /// gradient check found an error above `--tol`.
+    pub const RUNTIME: u8 = 4;
+    /// Training diverged (a non-finite or exploding mini-batch loss); the run stopped there.
+    pub const DIVERGED: u8 = 5;
+}
+
 /// `Result` with the crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -100,6 +161,44 @@ impl Error {
         Error::InvalidConfig {
             name,
             reason: reason.into(),
+        }
+    }
+
+    /// The [`exit_code`] the command line ends with for this error: [`exit_code::USAGE`] for
+    /// settings, [`exit_code::DATA`] for data that is missing, corrupt or cannot be downloaded,
+    /// [`exit_code::RUNTIME`] for the rest.
+    ///
+    /// # Example
+    /// ```
+    /// use klayer::{error::exit_code, Error};
+    /// assert_eq!(Error::config("batch", "must be at least 1").exit_code(), exit_code::USAGE);
+    /// ```
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::InvalidConfig { .. } => exit_code::USAGE,
+            Error::DataNotFound { .. }
+            | Error::FileMissing { .. }
+            | Error::BadFileSize { .. }
+            | Error::BadLabel { .. }
+            | Error::BadChecksum { .. }
+            | Error::DataUnreadable { .. }
+            | Error::Md5Mismatch { .. }
+            | Error::Download { .. }
+            | Error::Checkpoint { .. } => exit_code::DATA,
+            Error::Shape(_) | Error::Io { .. } => exit_code::RUNTIME,
+        }
+    }
+
+    /// The same error with an [`Error::InvalidConfig`]'s setting name replaced by `rename`'s
+    /// answer for it (for example a field name by the command-line flag that sets it); other
+    /// errors are returned unchanged.
+    pub fn rename_setting(self, rename: impl Fn(&'static str) -> &'static str) -> Self {
+        match self {
+            Error::InvalidConfig { name, reason } => Error::InvalidConfig {
+                name: rename(name),
+                reason,
+            },
+            other => other,
         }
     }
 

@@ -40,6 +40,59 @@ pub enum Stencil {
     Five,
 }
 
+/// Largest step [`GradCheckConfig::h`] may have: 0.1. A centred difference estimates a
+/// derivative only for small steps; at `h = 1e300` the perturbed costs are infinite and the
+/// "error" means nothing.
+pub const MAX_H: f64 = 0.1;
+
+impl GradCheckConfig {
+    /// Checks the settings: `h` in (0, [`MAX_H`]], `eps` positive and finite, `lambda`
+    /// finite and ≥ 0. Errors are [`Error::InvalidConfig`] naming the setting.
+    ///
+    /// # Example
+    /// ```
+    /// use klayer::gradcheck::GradCheckConfig;
+    /// assert!(GradCheckConfig::default().check().is_ok());
+    /// assert!(GradCheckConfig { h: 1e300, ..GradCheckConfig::default() }.check().is_err());
+    /// ```
+    pub fn check(&self) -> Result<()> {
+        if !(self.h > 0.0 && self.h <= MAX_H) {
+            return Err(Error::config(
+                "h",
+                format!(
+                    "{}: the difference step must be in (0, {MAX_H}] (1e-4 is the default; a \
+                     large step does not estimate a derivative)",
+                    self.h
+                ),
+            ));
+        }
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return Err(Error::config(
+                "eps",
+                format!("{}: must be positive and finite", self.eps),
+            ));
+        }
+        if !(self.lambda.is_finite() && self.lambda >= 0.0) {
+            return Err(Error::config(
+                "lambda",
+                format!("{}: must be finite and ≥ 0", self.lambda),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The largest of `values`, NaN if any is NaN (a NaN error is a failed check, never 0).
+fn max_or_nan(values: impl IntoIterator<Item = f64>) -> f64 {
+    values.into_iter().fold(0.0, |m, v| {
+        if v.is_nan() || m.is_nan() {
+            f64::NAN
+        } else {
+            m.max(v)
+        }
+    })
+}
+
 impl Default for GradCheckConfig {
     fn default() -> Self {
         GradCheckConfig {
@@ -70,18 +123,19 @@ pub struct TensorCheck {
 }
 
 impl TensorCheck {
-    /// Largest relative error of the tensor.
+    /// Largest relative error of the tensor (NaN if any error is NaN).
     pub fn max_rel_error(&self) -> f64 {
-        self.rel_errors.iter().copied().fold(0.0, f64::max)
+        max_or_nan(self.rel_errors.iter().copied())
     }
 
-    /// Largest absolute difference `|g_a − g_n|` of the tensor.
+    /// Largest absolute difference `|g_a − g_n|` of the tensor (NaN if any is NaN).
     pub fn max_abs_error(&self) -> f64 {
-        self.analytic
-            .iter()
-            .zip(&self.numerical)
-            .map(|(a, n)| (a - n).abs())
-            .fold(0.0, f64::max)
+        max_or_nan(
+            self.analytic
+                .iter()
+                .zip(&self.numerical)
+                .map(|(a, n)| (a - n).abs()),
+        )
     }
 }
 
@@ -93,20 +147,25 @@ pub struct GradCheck {
 }
 
 impl GradCheck {
-    /// Largest absolute error over all tensors.
+    /// Largest absolute error over all tensors (NaN if any is NaN).
     pub fn max_abs_error(&self) -> f64 {
-        self.tensors
-            .iter()
-            .map(TensorCheck::max_abs_error)
-            .fold(0.0, f64::max)
+        max_or_nan(self.tensors.iter().map(TensorCheck::max_abs_error))
     }
 
-    /// Largest relative error over all tensors.
+    /// Largest relative error over all tensors (NaN if any is NaN).
     pub fn max_rel_error(&self) -> f64 {
-        self.tensors
-            .iter()
-            .map(TensorCheck::max_rel_error)
-            .fold(0.0, f64::max)
+        max_or_nan(self.tensors.iter().map(TensorCheck::max_rel_error))
+    }
+
+    /// True if every relative error is at most `tol` (a NaN error never passes).
+    ///
+    /// # Example
+    /// ```
+    /// use klayer::gradcheck::GradCheck;
+    /// assert!(GradCheck { tensors: vec![] }.passes(1e-6));
+    /// ```
+    pub fn passes(&self, tol: f64) -> bool {
+        self.max_rel_error() <= tol
     }
 }
 
@@ -162,12 +221,7 @@ pub fn gradcheck(
     y: &[usize],
     cfg: &GradCheckConfig,
 ) -> Result<GradCheck> {
-    if !(cfg.h > 0.0 && cfg.eps > 0.0 && cfg.lambda >= 0.0) {
-        return Err(Error::config(
-            "gradcheck",
-            "h and eps must be positive, lambda ≥ 0",
-        ));
-    }
+    cfg.check()?;
     let saved: Vec<_> = net
         .batch_norms_mut()
         .map(|b| b.last_batch().cloned())

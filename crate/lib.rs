@@ -17,6 +17,7 @@
 //!   ([`experiments::Scale`]), repeated over seeds and summarised.
 //! - [`plot`]: the figures, as plotly plots.
 //! - [`linalg`]: matrix products (hand-written AVX-512 kernels for the first layer).
+//! - [`output`]: writing result files atomically, through devices and symbolic links.
 //!
 //! # Example
 //! ```
@@ -46,6 +47,7 @@ pub mod gradcheck;
 pub mod layers;
 pub mod linalg;
 pub mod net;
+pub mod output;
 pub mod plot;
 pub mod rng;
 pub mod scalar;

@@ -574,7 +574,8 @@ fn load_downloads_a_full_size_archive_when_nothing_is_found() {
     assert_eq!(dir, root.path().join(DATA_DIR_NAME));
     assert_eq!(entries(root.path()), vec![DATA_DIR_NAME.to_string()]);
     assert_eq!(server.join().unwrap(), 1);
-    let d = Cifar10::<f32>::load(&opts.path(&dir)).unwrap();
+    // Hand-made files of the official size are not the official ones: no md5 check.
+    let d = Cifar10::<f32>::load(&opts.path(&dir).verify_md5(false)).unwrap();
     assert_eq!(
         (d.train.len(), d.val.len(), d.test.len()),
         (45_000, 5_000, 10_000)
@@ -584,4 +585,157 @@ fn load_downloads_a_full_size_archive_when_nothing_is_found() {
     assert!((d.mean[0] - 128.0 / 255.0).abs() < 1e-15);
     assert_eq!(d.std[0], 1.0);
     assert!(d.train.x.iter().all(|&v| v == 0.0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verification by md5, once; messages that name the right thing; replacing a corrupt copy
+
+/// A directory of symbolic links to the real batch files, with `test_batch.bin` pointing at
+/// `test_target` instead.
+#[cfg(unix)]
+fn linked_copy(root: &Path, test_target: &str) -> Option<PathBuf> {
+    let real = fs::canonicalize(real_dir()?).unwrap();
+    let dir = root.join(DATA_DIR_NAME);
+    fs::create_dir_all(&dir).unwrap();
+    for name in TRAIN_FILES {
+        std::os::unix::fs::symlink(real.join(name), dir.join(name)).unwrap();
+    }
+    std::os::unix::fs::symlink(real.join(test_target), dir.join(TEST_FILE)).unwrap();
+    Some(dir)
+}
+
+#[test]
+#[cfg(unix)]
+fn a_batch_file_under_another_name_is_refused_by_its_md5() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(dir) = linked_copy(root.path(), TRAIN_FILES[0]) else {
+        return;
+    };
+    // Same size, valid labels: only the md5 tells it is not the test batch.
+    let err = read_dir(&dir).unwrap_err();
+    match &err {
+        Error::BadChecksum { path, expected, .. } => {
+            assert!(path.ends_with(TEST_FILE));
+            assert_eq!(expected, klayer::data::BATCH_MD5[5]);
+        }
+        other => panic!("expected BadChecksum, got {other:?}"),
+    }
+    assert!(
+        err.to_string().contains("klayer download --force --dir"),
+        "{err}"
+    );
+    // Remembering the good files does not let the bad one through the next time.
+    assert!(read_dir(&dir).is_err());
+    // Without the check (hand-made files), it is read.
+    assert!(read_dir_records(&dir, RECORDS_PER_FILE).is_ok());
+}
+
+#[test]
+#[cfg(unix)]
+fn verified_files_are_remembered_by_a_stamp_until_they_change() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(dir) = linked_copy(root.path(), TEST_FILE) else {
+        return;
+    };
+    read_dir(&dir).unwrap();
+    let stamp = dir.join(klayer::data::VERIFIED_STAMP);
+    let text = fs::read_to_string(&stamp).expect("a stamp after the first check");
+    for name in BATCH_FILES {
+        assert!(text.contains(name), "{name} not remembered: {text}");
+    }
+    // The stamp is keyed by the file: swapping the test batch for another file with the same
+    // size is noticed (new inode and change time), even though the stamp still lists it.
+    fs::remove_file(dir.join(TEST_FILE)).unwrap();
+    let real = fs::canonicalize(real_dir().expect("found by linked_copy")).unwrap();
+    std::os::unix::fs::symlink(real.join(TRAIN_FILES[1]), dir.join(TEST_FILE)).unwrap();
+    assert!(matches!(read_dir(&dir), Err(Error::BadChecksum { .. })));
+}
+
+#[test]
+#[cfg(unix)]
+fn a_read_only_data_directory_is_checked_without_a_stamp_and_still_loads() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let Some(dir) = linked_copy(root.path(), TEST_FILE) else {
+        return;
+    };
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o555)).unwrap();
+    let loaded = read_dir(&dir);
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(loaded.is_ok(), "{:?}", loaded.err());
+    assert!(!dir.join(klayer::data::VERIFIED_STAMP).exists());
+}
+
+#[test]
+fn a_data_path_that_is_a_file_is_not_called_a_missing_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("cifar.tar.gz");
+    fs::write(&file, b"x").unwrap();
+    let err = locate_in(Some(&file), None, root.path()).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("is a file, not a directory"), "{msg}");
+    assert!(!msg.contains("no such directory"), "{msg}");
+}
+
+#[test]
+#[cfg(unix)]
+fn an_unreadable_batch_file_is_not_called_missing() {
+    // A symbolic link loop cannot be examined, whoever runs the test (root included).
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join(DATA_DIR_NAME);
+    write_batches(&dir, 2);
+    let looped = dir.join(TRAIN_FILES[1]);
+    fs::remove_file(&looped).unwrap();
+    std::os::unix::fs::symlink(&looped, &looped).unwrap();
+    let err = locate_in(Some(&dir), None, root.path()).unwrap_err();
+    assert!(matches!(err, Error::DataUnreadable { .. }), "{err:?}");
+    assert!(err.to_string().contains("cannot be read"), "{err}");
+    let err = read_dir_records(&dir, 2).unwrap_err();
+    assert!(matches!(err, Error::DataUnreadable { .. }), "{err:?}");
+}
+
+#[test]
+#[cfg(unix)]
+fn a_directory_without_read_permission_is_not_called_missing() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join(DATA_DIR_NAME);
+    write_batches(&dir, 2);
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o000)).unwrap();
+    let privileged = fs::read_dir(&dir).is_ok();
+    let result = locate_in(Some(&dir), None, root.path());
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    if privileged {
+        // Root (CAP_DAC_OVERRIDE) reads it anyway: there is no permission error to report.
+        eprintln!("skipped: this user reads directories without read permission (root)");
+        return;
+    }
+    let err = result.unwrap_err();
+    assert!(matches!(err, Error::DataUnreadable { .. }), "{err:?}");
+    assert!(err.to_string().contains("permission"), "{err}");
+}
+
+#[test]
+fn redownload_replaces_a_corrupt_copy_and_download_keeps_refusing() {
+    let files: Vec<(&str, Vec<u8>)> = BATCH_FILES
+        .iter()
+        .map(|name| (*name, record(4, 128).repeat(RECORDS_PER_FILE)))
+        .collect();
+    let archive = targz(&files);
+    let md5 = md5_hex(&archive);
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join(DATA_DIR_NAME);
+    write_batches(&dir, 2); // a corrupt (too small) copy
+    let err = download("http://127.0.0.1:9/x.tar.gz", &md5, root.path()).unwrap_err();
+    assert!(err.to_string().contains("--force"), "{err}");
+    let (url, server) = serve(200, archive, 1);
+    let got = klayer::data::redownload(&url, &md5, root.path()).unwrap();
+    assert_eq!(got, dir);
+    assert_eq!(server.join().unwrap(), 1);
+    assert_eq!(
+        fs::metadata(dir.join(TEST_FILE)).unwrap().len(),
+        FILE_BYTES,
+        "the new copy is in place"
+    );
+    assert_eq!(entries(root.path()), vec![DATA_DIR_NAME.to_string()]);
 }

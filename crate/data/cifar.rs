@@ -13,6 +13,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use md5::{Digest, Md5};
 use rayon::prelude::*;
 
 use crate::{Error, Result};
@@ -70,6 +71,21 @@ pub const BATCH_FILES: [&str; 6] = [
 pub const TRAIN_IMAGES: usize = TRAIN_FILES.len() * RECORDS_PER_FILE;
 /// Test images in the official release.
 pub const TEST_IMAGES: usize = RECORDS_PER_FILE;
+
+/// The published md5 of each official batch file, in the order of [`BATCH_FILES`] (the files
+/// of the binary archive at [`CIFAR10_URL`](super::CIFAR10_URL)).
+pub const BATCH_MD5: [&str; 6] = [
+    "5dd7e06a14cb22eb9f671a540d1b7c25",
+    "5ea93a67294ea407fff1d09f752e9692",
+    "942cd6a4bcdd0dd3c604fbe906cb4421",
+    "ae636b3ba5c66a11e91e8cb52e771fcb",
+    "53f37980c15c3d472c316c40844f3f0d",
+    "803d5f7f4d78ea53de84dbe85f74fb6d",
+];
+/// Name of the file, next to the batch files, that remembers which of them already had their
+/// md5 checked (by size, modification and change time, and inode), so that the check runs
+/// once per file rather than at every load.
+pub const VERIFIED_STAMP: &str = ".klayer-verified.json";
 
 /// Images as raw bytes, exactly as stored in the batch files.
 ///
@@ -161,13 +177,19 @@ pub fn read_batch_records(path: impl AsRef<Path>, records: usize) -> Result<RawI
         pixels: vec![0; records * IMAGE_DIM],
         labels: vec![0; records],
     };
-    read_batch_into(path.as_ref(), &mut raw.pixels, &mut raw.labels)?;
+    read_batch_into(path.as_ref(), &mut raw.pixels, &mut raw.labels, None)?;
     Ok(raw)
 }
 
 /// Reads the batch file at `path` into `pixels` and `labels`, whose lengths (`n * IMAGE_DIM`
-/// and `n`) fix the number of records the file must hold.
-fn read_batch_into(path: &Path, pixels: &mut [u8], labels: &mut [u8]) -> Result<()> {
+/// and `n`) fix the number of records the file must hold. If `md5` is given, the file's bytes
+/// must have that md5 ([`Error::BadChecksum`] otherwise). Returns the file's metadata as read.
+fn read_batch_into(
+    path: &Path,
+    pixels: &mut [u8],
+    labels: &mut [u8],
+    md5: Option<&str>,
+) -> Result<fs::Metadata> {
     let records = labels.len();
     debug_assert_eq!(pixels.len(), records * IMAGE_DIM);
     let expected = (records * RECORD_BYTES) as u64;
@@ -185,6 +207,16 @@ fn read_batch_into(path: &Path, pixels: &mut [u8], labels: &mut [u8]) -> Result<
     if bytes.len() as u64 != expected {
         // The file changed between the two calls.
         return Err(bad_size(path, bytes.len() as u64, expected));
+    }
+    if let Some(want) = md5 {
+        let actual = format!("{:x}", Md5::digest(&bytes));
+        if actual != want {
+            return Err(Error::BadChecksum {
+                path: path.to_path_buf(),
+                actual,
+                expected: want.to_string(),
+            });
+        }
     }
     let records_in = bytes.chunks_exact(RECORD_BYTES);
     let images_out = pixels.chunks_exact_mut(IMAGE_DIM);
@@ -204,7 +236,7 @@ fn read_batch_into(path: &Path, pixels: &mut [u8], labels: &mut [u8]) -> Result<
         *lab = label;
         img.copy_from_slice(&rec[1..]);
     }
-    Ok(())
+    Ok(meta)
 }
 
 fn bad_size(path: &Path, actual: u64, expected: u64) -> Error {
@@ -221,27 +253,69 @@ fn missing_or_io(path: &Path, e: io::Error) -> Error {
             path: path.to_path_buf(),
         }
     } else {
-        Error::io(path, e)
+        Error::DataUnreadable {
+            path: path.to_path_buf(),
+            source: e,
+        }
     }
 }
 
 /// Reads a whole official `cifar-10-batches-bin` directory: the 50,000 training images
 /// (`data_batch_1.bin` to `data_batch_5.bin`, in that order) and the 10,000 test images.
 ///
+/// Each file's md5 must be the published one ([`BATCH_MD5`]), so that a file under the wrong
+/// name (say `data_batch_1.bin` copied over `test_batch.bin`) is refused with
+/// [`Error::BadChecksum`]. The check runs once per file: files that passed are remembered in
+/// [`VERIFIED_STAMP`] next to them (written atomically), keyed by size, modification and
+/// change time and inode, so a later load skips the hashing until a file changes. If the
+/// directory cannot be written (read-only), the check simply runs again next time.
+///
 /// The six files are read in parallel. On failure the error of the first bad file (in the order
-/// of [`BATCH_FILES`]) is returned; see [`read_batch`] for the kinds.
+/// of [`BATCH_FILES`]) is returned; see [`read_batch`] for the other kinds.
 pub fn read_dir(dir: impl AsRef<Path>) -> Result<(RawImages, RawImages)> {
-    read_dir_records(dir, RECORDS_PER_FILE)
+    let dir = dir.as_ref();
+    let mut stamp = Stamp::load(dir);
+    let md5: Vec<Option<&str>> = BATCH_FILES
+        .iter()
+        .zip(BATCH_MD5)
+        .map(|(name, want)| (!stamp.verified(dir, name, want)).then_some(want))
+        .collect();
+    let (train, test, metas) = read_all(dir, RECORDS_PER_FILE, &md5)?;
+    let mut changed = false;
+    for ((name, want), (meta, checked)) in BATCH_FILES
+        .iter()
+        .zip(BATCH_MD5)
+        .zip(metas.iter().zip(&md5))
+    {
+        if checked.is_some() {
+            changed |= stamp.remember(name, want, meta);
+        }
+    }
+    if changed {
+        stamp.save(dir);
+    }
+    Ok((train, test))
 }
 
-/// Like [`read_dir`], for batch files of `records_per_file` records each (tests, subsets).
+/// Like [`read_dir`], for batch files of `records_per_file` records each (tests, subsets);
+/// the files' md5 sums are not checked.
 ///
 /// `records_per_file` must be at least 1 ([`Error::InvalidConfig`] otherwise).
 pub fn read_dir_records(
     dir: impl AsRef<Path>,
     records_per_file: usize,
 ) -> Result<(RawImages, RawImages)> {
-    let dir = dir.as_ref();
+    let (train, test, _) = read_all(dir.as_ref(), records_per_file, &[None; 6])?;
+    Ok((train, test))
+}
+
+/// Reads the six batch files of `dir`, checking file `i` against `md5[i]` if given; returns
+/// the images and each file's metadata.
+fn read_all(
+    dir: &Path,
+    records_per_file: usize,
+    md5: &[Option<&str>],
+) -> Result<(RawImages, RawImages, Vec<fs::Metadata>)> {
     if records_per_file == 0 {
         return Err(Error::config(
             "records_per_file",
@@ -267,12 +341,110 @@ pub fn read_dir_records(
         jobs.push((dir.join(name), p, l));
     }
     jobs.push((dir.join(TEST_FILE), &mut test.pixels, &mut test.labels));
-    let results: Vec<Result<()>> = jobs
+    let results: Vec<Result<fs::Metadata>> = jobs
         .into_par_iter()
-        .map(|(path, p, l)| read_batch_into(&path, p, l))
+        .zip(md5.par_iter())
+        .map(|((path, p, l), want)| read_batch_into(&path, p, l, *want))
         .collect();
-    results.into_iter().collect::<Result<Vec<()>>>()?;
-    Ok((train, test))
+    let metas = results.into_iter().collect::<Result<Vec<_>>>()?;
+    Ok((train, test, metas))
+}
+
+/// The identity of a file's current contents as far as the file system tells: size,
+/// modification time, and (on Unix) change time and inode, which no copy can preserve.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct FileKey {
+    size: u64,
+    mtime_ns: Option<u64>,
+    ctime_ns: Option<i64>,
+    inode: Option<u64>,
+}
+
+impl FileKey {
+    /// `None` if the file system gives no modification time (then nothing is remembered).
+    fn of(meta: &fs::Metadata) -> Option<Self> {
+        let mtime_ns = meta
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_nanos()
+            .try_into()
+            .ok()?;
+        #[cfg(unix)]
+        let (ctime_ns, inode) = {
+            use std::os::unix::fs::MetadataExt;
+            (
+                meta.ctime()
+                    .checked_mul(1_000_000_000)
+                    .and_then(|s| s.checked_add(meta.ctime_nsec())),
+                Some(meta.ino()),
+            )
+        };
+        #[cfg(not(unix))]
+        let (ctime_ns, inode) = (None, None);
+        Some(FileKey {
+            size: meta.len(),
+            mtime_ns: Some(mtime_ns),
+            ctime_ns,
+            inode,
+        })
+    }
+}
+
+/// The contents of [`VERIFIED_STAMP`]: per file name, the key of the file whose md5 was found
+/// to be the published one.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Stamp {
+    files: std::collections::BTreeMap<String, (FileKey, String)>,
+}
+
+impl Stamp {
+    /// The stamp of `dir`; empty if there is none or it cannot be read or parsed.
+    fn load(dir: &Path) -> Self {
+        fs::read(dir.join(VERIFIED_STAMP))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// True if `dir/name` is, by its key, the file that was found to have md5 `want`.
+    fn verified(&self, dir: &Path, name: &str, want: &str) -> bool {
+        let Some((key, md5)) = self.files.get(name) else {
+            return false;
+        };
+        md5 == want
+            && fs::metadata(dir.join(name))
+                .ok()
+                .and_then(|m| FileKey::of(&m))
+                .is_some_and(|k| &k == key)
+    }
+
+    /// Records that the file with metadata `meta` has md5 `md5`; true if that is news.
+    fn remember(&mut self, name: &str, md5: &str, meta: &fs::Metadata) -> bool {
+        let Some(key) = FileKey::of(meta) else {
+            return false;
+        };
+        let entry = (key, md5.to_string());
+        if self.files.get(name) == Some(&entry) {
+            return false;
+        }
+        self.files.insert(name.to_string(), entry);
+        true
+    }
+
+    /// Writes the stamp into `dir` atomically; a directory that is read-only (no write
+    /// permission bits) or cannot be written is left alone: the check then runs again next
+    /// time, which costs time but is never wrong.
+    fn save(&self, dir: &Path) {
+        let writable = fs::metadata(dir).is_ok_and(|m| !m.permissions().readonly());
+        if !writable {
+            return;
+        }
+        if let Ok(bytes) = serde_json::to_vec_pretty(self) {
+            let _ = crate::output::write_atomic(&dir.join(VERIFIED_STAMP), &bytes);
+        }
+    }
 }
 
 /// Checks, without reading them, that `dir` holds the six batch files with the size of

@@ -5,7 +5,9 @@
 //! data root), checks the six batch files and their sizes, and only then renames the unpacked
 //! `cifar-10-batches-bin` directory to `<data root>/cifar-10-batches-bin`. The rename is atomic
 //! (same file system), so the final directory is either complete or absent; on every error path
-//! the temporary file and directory are removed.
+//! the temporary file and directory are removed. What a killed download could not remove (its
+//! `.klayer-download-*.tar.gz.part` file, an unpack directory) is removed by the next download
+//! into the same data root once nothing has written to it for [`READ_TIMEOUT`].
 
 use std::fs;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -40,8 +42,8 @@ pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 /// Errors (nothing is left behind in `data_root` in any of these cases, other than the
 /// directory itself if it had to be created):
 /// - [`Error::InvalidConfig`] if `md5_hex` is not 32 hexadecimal digits;
-/// - [`Error::Io`] if `<data_root>/cifar-10-batches-bin` already exists (it is never
-///   overwritten) or a local file operation fails;
+/// - [`Error::Io`] if `<data_root>/cifar-10-batches-bin` already exists (it is not
+///   overwritten; [`redownload`] replaces it) or a local file operation fails;
 /// - [`Error::Download`] if the host cannot be reached, the server answers with an HTTP error
 ///   status, the connection drops or times out, or the archive is not a `.tar.gz` holding the
 ///   six batch files of 10,000 records;
@@ -52,6 +54,14 @@ pub fn download(url: &str, md5_hex: &str, data_root: &Path) -> Result<PathBuf> {
     download_archive(url, md5_hex, data_root, RECORDS_PER_FILE)
 }
 
+/// Like [`download`], but an existing `<data_root>/cifar-10-batches-bin` (a corrupt or
+/// incomplete copy) is replaced: the new copy is downloaded, verified and unpacked first, then
+/// swapped in by two renames, and only then is the old one deleted. If anything fails before
+/// the swap, the old directory is left as it was. This is `klayer download --force`.
+pub fn redownload(url: &str, md5_hex: &str, data_root: &Path) -> Result<PathBuf> {
+    fetch_and_unpack(url, md5_hex, data_root, RECORDS_PER_FILE, true)
+}
+
 /// Like [`download`], but the batch files in the archive must hold `records_per_file` records
 /// each instead of the official 10,000 (for tests with small archives).
 pub fn download_archive(
@@ -59,6 +69,62 @@ pub fn download_archive(
     md5_hex: &str,
     data_root: &Path,
     records_per_file: usize,
+) -> Result<PathBuf> {
+    fetch_and_unpack(url, md5_hex, data_root, records_per_file, false)
+}
+
+/// Temporary files and directories of a download: `<prefix>*<suffix>` in the data root.
+const PART_FILE: (&str, &str) = (".klayer-download-", ".tar.gz.part");
+const UNPACK_DIR: (&str, &str) = (".klayer-unpack-", "");
+const OLD_DIR: (&str, &str) = (".klayer-old-", "");
+
+/// Removes what an interrupted download (killed, power cut: no destructor ran) left in
+/// `data_root`: partial archives and unpack or swap directories that nobody has written to
+/// for longer than [`READ_TIMEOUT`] (a live download writes more often than that, or times
+/// out). Returns the number of entries removed.
+fn remove_stale_parts(data_root: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(data_root) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let ours = [PART_FILE, UNPACK_DIR, OLD_DIR]
+            .iter()
+            .any(|(pre, suf)| name.starts_with(pre) && name.ends_with(suf));
+        let Ok(meta) = entry.metadata() else { continue };
+        let idle = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|d| d > READ_TIMEOUT);
+        if !(ours && idle) {
+            continue;
+        }
+        let path = entry.path();
+        let gone = if meta.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        if gone.is_ok() {
+            eprintln!(
+                "removed {} (left by an interrupted download)",
+                path.display()
+            );
+            removed += 1;
+        }
+    }
+    removed
+}
+
+fn fetch_and_unpack(
+    url: &str,
+    md5_hex: &str,
+    data_root: &Path,
+    records_per_file: usize,
+    replace: bool,
 ) -> Result<PathBuf> {
     let expected_md5 = md5_hex.trim().to_ascii_lowercase();
     if expected_md5.len() != 32 || !expected_md5.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -70,16 +136,17 @@ pub fn download_archive(
     if records_per_file == 0 {
         return Err(Error::config("records_per_file", "must be at least 1"));
     }
+    remove_stale_parts(data_root);
     let target = data_root.join(DATA_DIR_NAME);
-    if fs::symlink_metadata(&target).is_ok() {
+    if !replace && fs::symlink_metadata(&target).is_ok() {
         return Err(already_exists(&target));
     }
     fs::create_dir_all(data_root).map_err(|e| Error::io(data_root, e))?;
 
     // 1. Stream the archive into a temporary file, hashing it on the way.
     let mut archive = tempfile::Builder::new()
-        .prefix(".klayer-download-")
-        .suffix(".tar.gz.part")
+        .prefix(PART_FILE.0)
+        .suffix(PART_FILE.1)
         .tempfile_in(data_root)
         .map_err(|e| Error::io(data_root, e))?;
     let part_path = archive.path().to_path_buf();
@@ -96,7 +163,7 @@ pub fn download_archive(
 
     // 2. Unpack into a temporary directory next to the target.
     let unpack_dir = tempfile::Builder::new()
-        .prefix(".klayer-unpack-")
+        .prefix(UNPACK_DIR.0)
         .tempdir_in(data_root)
         .map_err(|e| Error::io(data_root, e))?;
     archive
@@ -127,9 +194,23 @@ pub fn download_archive(
         reason: format!("the archive is not the CIFAR-10 binary release: {e}"),
     })?;
     if fs::symlink_metadata(&target).is_ok() {
-        return Err(already_exists(&target));
+        if !replace {
+            return Err(already_exists(&target));
+        }
+        // Move the old copy aside (inside the unpack directory, so that it is removed with
+        // it), put the new one in place, and put the old one back if that fails.
+        let old = unpack_dir
+            .path()
+            .join(format!("{}{DATA_DIR_NAME}", OLD_DIR.0));
+        fs::rename(&target, &old).map_err(|e| Error::io(&target, e))?;
+        if let Err(e) = fs::rename(&unpacked, &target) {
+            let _ = fs::rename(&old, &target);
+            return Err(Error::io(&target, e));
+        }
+        eprintln!("replaced the old {}", target.display());
+    } else {
+        fs::rename(&unpacked, &target).map_err(|e| Error::io(&target, e))?;
     }
-    fs::rename(&unpacked, &target).map_err(|e| Error::io(&target, e))?;
     unpack_dir.close().map_err(|e| Error::io(data_root, e))?;
     Ok(target)
 }
@@ -139,8 +220,8 @@ fn already_exists(target: &Path) -> Error {
         target,
         io::Error::new(
             io::ErrorKind::AlreadyExists,
-            "already exists; it is never overwritten: delete it to download again, or use it \
-             (set KLAYER_DATA to it)",
+            "already exists and is not overwritten: use it (set KLAYER_DATA to it), or replace \
+             it with a fresh verified copy: `klayer download --force`",
         ),
     )
 }
@@ -274,6 +355,41 @@ mod tests {
     }
 
     #[test]
+    fn stale_part_files_of_an_interrupted_download_are_removed_and_fresh_ones_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let stale = root.path().join(".klayer-download-abc123.tar.gz.part");
+        let fresh = root.path().join(".klayer-download-def456.tar.gz.part");
+        let stale_dir = root.path().join(".klayer-unpack-xyz");
+        let unrelated = root.path().join("notes.tar.gz.part");
+        for f in [&stale, &fresh, &unrelated] {
+            fs::write(f, b"partial").unwrap();
+        }
+        fs::create_dir(&stale_dir).unwrap();
+        let old = std::time::SystemTime::now() - 2 * READ_TIMEOUT;
+        for p in [&stale, &unrelated] {
+            fs::File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        fs::File::open(&stale_dir)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        // The next download (here failing at once: nothing listens on port 9) cleans up.
+        let err = download("http://127.0.0.1:9/x.tar.gz", CIFAR10_MD5, root.path()).unwrap_err();
+        assert!(matches!(err, Error::Download { .. }), "{err:?}");
+        assert!(!stale.exists() && !stale_dir.exists());
+        assert!(
+            fresh.exists(),
+            "a part file being written right now is left alone"
+        );
+        assert!(unrelated.exists(), "files that are not ours are left alone");
+    }
+
+    #[test]
     fn rejects_bad_md5_and_existing_target_before_connecting() {
         let root = tempfile::tempdir().unwrap();
         let err = download("http://127.0.0.1:9/x", "abc", root.path()).unwrap_err();
@@ -281,5 +397,6 @@ mod tests {
         fs::create_dir(root.path().join(DATA_DIR_NAME)).unwrap();
         let err = download("http://127.0.0.1:9/x", CIFAR10_MD5, root.path()).unwrap_err();
         assert!(err.to_string().contains("already exists"), "{err}");
+        assert!(err.to_string().contains("klayer download --force"), "{err}");
     }
 }

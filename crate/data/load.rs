@@ -18,7 +18,10 @@ use std::path::PathBuf;
 use ndarray::Array2;
 use rayon::prelude::*;
 
-use super::cifar::{read_dir, RawImages, IMAGE_DIM, NUM_CLASSES, TEST_IMAGES, TRAIN_IMAGES};
+use super::cifar::{
+    read_dir, read_dir_records, RawImages, IMAGE_DIM, NUM_CLASSES, RECORDS_PER_FILE, TEST_IMAGES,
+    TRAIN_IMAGES,
+};
 use super::download::{download, CIFAR10_MD5, CIFAR10_URL};
 use super::locate::{search_in, DATA_DIR_NAME, DEFAULT_DATA_ROOT, ENV_VAR};
 use super::Dataset;
@@ -58,6 +61,10 @@ pub struct LoadOptions {
     pub url: String,
     /// The md5 the downloaded archive must have. Default [`CIFAR10_MD5`], the official one.
     pub md5: String,
+    /// Check that each batch file has its published md5 (once per file, see
+    /// [`read_dir`](super::read_dir())). Default `true`; turn it off only for hand-made
+    /// files of the official size.
+    pub verify_md5: bool,
 }
 
 impl Default for LoadOptions {
@@ -71,6 +78,7 @@ impl Default for LoadOptions {
             download: true,
             url: CIFAR10_URL.to_string(),
             md5: CIFAR10_MD5.to_string(),
+            verify_md5: true,
         }
     }
 }
@@ -121,6 +129,12 @@ impl LoadOptions {
     /// Sets [`md5`](Self::md5).
     pub fn md5(mut self, md5_hex: impl Into<String>) -> Self {
         self.md5 = md5_hex.into();
+        self
+    }
+
+    /// Sets [`verify_md5`](Self::verify_md5).
+    pub fn verify_md5(mut self, yes: bool) -> Self {
+        self.verify_md5 = yes;
         self
     }
 
@@ -263,7 +277,11 @@ impl<T: Scalar> Cifar10<T> {
     pub fn load(opts: &LoadOptions) -> Result<Self> {
         opts.check()?;
         let dir = opts.data_dir()?;
-        let (train, test) = read_dir(&dir)?;
+        let (train, test) = if opts.verify_md5 {
+            read_dir(&dir)?
+        } else {
+            read_dir_records(&dir, RECORDS_PER_FILE)?
+        };
         Self::from_raw(&train, &test, opts)
     }
 

@@ -12,6 +12,8 @@
 //! itself or the directory containing it.
 
 use std::ffi::OsStr;
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::cifar::{BATCH_FILES, TRAIN_FILES};
@@ -45,11 +47,14 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
 /// sizes and contents are checked when they are read.
 ///
 /// Errors:
-/// - [`Error::DataNotFound`] if `explicit` is given but is not a directory, or if
+/// - [`Error::DataNotFound`] if `explicit` is given but does not exist or is a file (the
+///   message says which), or if
 ///   `KLAYER_DATA` is set but is not a directory (each named in the message), or if neither is
 ///   given and `<data_root>/cifar-10-batches-bin` does not exist; the message says to run
 ///   `klayer download` or set `KLAYER_DATA`;
-/// - [`Error::FileMissing`] if the chosen directory lacks one of the six batch files.
+/// - [`Error::FileMissing`] if the chosen directory lacks one of the six batch files;
+/// - [`Error::DataUnreadable`] if the directory or a file in it cannot be examined (no
+///   permission, a symlink loop).
 ///
 /// # Example
 /// ```
@@ -99,13 +104,31 @@ pub(crate) fn search_in(
 
 /// A directory the user named: it must exist; it may be the batch directory or its parent.
 fn given(p: &Path, origin: &str) -> Result<PathBuf> {
-    if !p.is_dir() {
-        return Err(Error::DataNotFound {
-            searched: format!("{} ({origin}; no such directory)", p.display()),
-        });
+    match fs::metadata(p) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::DataNotFound {
+                searched: format!(
+                    "{} ({origin}; it is a file, not a directory: name the {DATA_DIR_NAME} \
+                     directory that holds the six batch files)",
+                    p.display()
+                ),
+            })
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Error::DataNotFound {
+                searched: format!("{} ({origin}; no such directory)", p.display()),
+            })
+        }
+        Err(source) => {
+            return Err(Error::DataUnreadable {
+                path: p.to_path_buf(),
+                source,
+            })
+        }
     }
     let nested = p.join(DATA_DIR_NAME);
-    let dir = if !p.join(TRAIN_FILES[0]).exists() && nested.is_dir() {
+    let dir = if !exists(&p.join(TRAIN_FILES[0]))? && exists(&nested)? && nested.is_dir() {
         nested
     } else {
         p.to_path_buf()
@@ -114,11 +137,34 @@ fn given(p: &Path, origin: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// Whether `path` exists; errors other than "not found" (no permission to look, a symlink
+/// loop) are [`Error::DataUnreadable`] rather than a silent "no".
+fn exists(path: &Path) -> Result<bool> {
+    match fs::metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(Error::DataUnreadable {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 fn require_files(dir: &Path) -> Result<()> {
+    // A directory that cannot be listed is reported as such, not as six missing files.
+    fs::read_dir(dir).map_err(|source| Error::DataUnreadable {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     for name in BATCH_FILES {
         let path = dir.join(name);
-        if !path.is_file() {
-            return Err(Error::FileMissing { path });
+        match fs::metadata(&path) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => return Err(Error::FileMissing { path }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::FileMissing { path })
+            }
+            Err(source) => return Err(Error::DataUnreadable { path, source }),
         }
     }
     Ok(())
@@ -127,7 +173,6 @@ fn require_files(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::fs;
 
     fn fill(dir: &Path) {
         fs::create_dir_all(dir).unwrap();

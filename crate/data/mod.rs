@@ -27,13 +27,14 @@ mod locate;
 pub use augment::{transform_image, Augment, Fill};
 pub use cifar::{
     check_dir, read_batch, read_batch_records, read_dir, read_dir_records, RawImages, BATCH_FILES,
-    CHANNELS, CHANNEL_DIM, CLASS_NAMES, FILE_BYTES, IMAGE_DIM, IMAGE_SIDE, NUM_CLASSES,
+    BATCH_MD5, CHANNELS, CHANNEL_DIM, CLASS_NAMES, FILE_BYTES, IMAGE_DIM, IMAGE_SIDE, NUM_CLASSES,
     RECORDS_PER_FILE, RECORD_BYTES, TEST_FILE, TEST_IMAGES, TRAIN_FILES, TRAIN_IMAGES,
+    VERIFIED_STAMP,
 };
 pub use dataset::Dataset;
 pub use download::{
-    download, download_archive, CIFAR10_BYTES, CIFAR10_MD5, CIFAR10_URL, CONNECT_TIMEOUT,
-    READ_TIMEOUT, TOTAL_TIMEOUT,
+    download, download_archive, redownload, CIFAR10_BYTES, CIFAR10_MD5, CIFAR10_URL,
+    CONNECT_TIMEOUT, READ_TIMEOUT, TOTAL_TIMEOUT,
 };
 pub use load::{feature_stats, normalise, Cifar10, LoadOptions};
 pub use locate::{locate, locate_in, DATA_DIR_NAME, DEFAULT_DATA_ROOT, ENV_VAR};

@@ -5,6 +5,11 @@ use crate::bn_stats::BnStats;
 use crate::data::Augment;
 use crate::{Error, Result};
 
+/// Most images PreciseBN may run through the network after training (`batches × batch`): 5
+/// million, 111 passes over the 45,000 training images and 250 times the default 200 × 100.
+/// Beyond it the estimate does not get better, only slower.
+pub const MAX_PRECISE_IMAGES: usize = 5_000_000;
+
 /// Settings of a training run. `Default` gives the assignment's: batch 100, lambda 0.005,
 /// cyclic rate 1e-5..1e-1 with `n_s = 2250` for 2 cycles, SGD, EMA statistics, no augmentation.
 ///
@@ -65,6 +70,10 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     /// Checks every setting against a training set of `n_train` images.
+    ///
+    /// Besides the ranges of each setting: at most [`MAX_STEPS`](super::MAX_STEPS) update
+    /// steps, at most one learning-curve point per step, PreciseBN after training on at most
+    /// [`MAX_PRECISE_IMAGES`] images, and PreciseBN during training re-estimated at least once.
     pub fn check(&self, n_train: usize) -> Result<()> {
         if self.batch == 0 {
             return Err(Error::config("batch", "must be at least 1"));
@@ -85,12 +94,60 @@ impl TrainConfig {
             ));
         }
         self.schedule.check()?;
+        let steps = self.schedule.total_steps();
         self.bn_stats.check()?;
+        match self.bn_stats {
+            BnStats::Precise {
+                batches,
+                during_training: false,
+            } => {
+                let images = batches.checked_mul(self.batch);
+                if images.is_none_or(|n| n > MAX_PRECISE_IMAGES) {
+                    return Err(Error::config(
+                        "bn_stats.batches",
+                        format!(
+                            "PreciseBN over {batches} batches of {} images is more than the \
+                             limit of {MAX_PRECISE_IMAGES} images ({} batches of {}); use fewer \
+                             batches",
+                            self.batch,
+                            MAX_PRECISE_IMAGES / self.batch,
+                            self.batch
+                        ),
+                    ));
+                }
+            }
+            BnStats::Precise {
+                batches,
+                during_training: true,
+            } if batches > steps => {
+                return Err(Error::config(
+                    "bn_stats.batches",
+                    format!(
+                        "PreciseBN every {batches} batches during training never happens in a \
+                         run of {steps} steps; it must be at most {steps}"
+                    ),
+                ));
+            }
+            _ => {}
+        }
         if let Some(a) = &self.augment {
             a.check()?;
         }
         if self.evals_per_cycle == 0 {
             return Err(Error::config("evals_per_cycle", "must be at least 1"));
+        }
+        let evals = self.evals_per_cycle.checked_mul(self.schedule.cycles());
+        if evals.is_none_or(|e| e > steps) {
+            return Err(Error::config(
+                "evals_per_cycle",
+                format!(
+                    "{} per cycle over {} cycles is more than one learning-curve point per \
+                     update step ({steps} steps); it must be at most {}",
+                    self.evals_per_cycle,
+                    self.schedule.cycles(),
+                    steps / self.schedule.cycles().max(1)
+                ),
+            ));
         }
         if self.train_eval_limit == Some(0) {
             return Err(Error::config("train_eval_limit", "must be at least 1"));
@@ -107,6 +164,32 @@ impl TrainConfig {
         let limit_ok = self.divergence_loss > 0.0;
         if !limit_ok {
             return Err(Error::config("divergence_loss", "must be positive"));
+        }
+        Ok(())
+    }
+
+    /// [`check`](Self::check), plus what depends on the network: a net with batch
+    /// normalization needs mini-batches of at least 2 images (the statistics of one image are
+    /// the image itself: every normalised value is 0 and training learns nothing).
+    ///
+    /// # Example
+    /// ```
+    /// use klayer::train::TrainConfig;
+    /// let cfg = TrainConfig { batch: 1, ..TrainConfig::default() };
+    /// assert!(cfg.check_for(45_000, false).is_ok());
+    /// assert!(cfg.check_for(45_000, true).is_err());
+    /// ```
+    pub fn check_for(&self, n_train: usize, batch_norm: bool) -> Result<()> {
+        self.check(n_train)?;
+        if batch_norm && self.batch < 2 {
+            return Err(Error::config(
+                "batch",
+                format!(
+                    "{}: batch normalization needs at least 2 images per mini-batch (the \
+                     statistics of one image normalise it to 0); use a larger batch or no BN",
+                    self.batch
+                ),
+            ));
         }
         Ok(())
     }

@@ -30,9 +30,11 @@ pub struct EvalPoint {
 /// Where and how a run diverged.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Divergence {
-    /// The update step (from 0) whose mini-batch loss was non-finite or above the limit.
+    /// Update steps done when a mini-batch loss was non-finite or above the limit (the loss of
+    /// the weights after `step` updates; the step numbering of the learning curves).
     pub step: usize,
-    /// The learning rate at that step.
+    /// The learning rate of the last update before it, the one that led there (at step 0 the
+    /// schedule's first rate): the rate the learning curve shows for the same step.
     pub lr: f64,
     /// The loss seen (may be NaN or infinite).
     pub loss: f64,
@@ -40,6 +42,14 @@ pub struct Divergence {
 
 impl std::fmt::Display for Divergence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.step == 0 {
+            return write!(
+                f,
+                "diverged at step 0: the initial weights give a loss of {} before any \
+                 update (the initialisation is off: check the init std)",
+                self.loss
+            );
+        }
         write!(
             f,
             "diverged at step {} (learning rate {:.3e}, mini-batch loss {})",

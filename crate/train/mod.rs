@@ -10,9 +10,9 @@ mod schedule;
 mod trainer;
 
 pub use batches::BatchStream;
-pub use config::TrainConfig;
+pub use config::{TrainConfig, MAX_PRECISE_IMAGES};
 pub use eval::{evaluate, evaluate_set, evaluate_test};
 pub use history::{Divergence, EvalPoint, History, Metrics};
 pub use optimizer::{Optimizer, OptimizerState};
-pub use schedule::LrSchedule;
+pub use schedule::{LrSchedule, MAX_STEPS};
 pub use trainer::train;

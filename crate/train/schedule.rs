@@ -13,6 +13,9 @@ use crate::{Error, Result};
 /// assert_eq!(s.lr(0), 1e-5);
 /// assert!((s.lr(2250) - 1e-1).abs() < 1e-15);
 /// assert_eq!(s.lr(4500), 1e-5);
+/// // 2 · n_s · cycles beyond the limit (or a usize) is refused, not wrapped around.
+/// let huge = LrSchedule::Cyclic { eta_min: 1e-5, eta_max: 1e-1, n_s: 1 << 62, cycles: 2, decay: 1.0 };
+/// assert!(huge.check().unwrap_err().to_string().contains("limit"));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
@@ -41,6 +44,13 @@ pub enum LrSchedule {
     },
 }
 
+/// Most update steps a schedule may have: 20 million, 2,222 times the assignment's 9,000. Each
+/// step keeps its learning rate and mini-batch loss in the [`History`](super::History) (16
+/// bytes, so 320 MB at the limit) and takes a millisecond or more, so the limit is hours of
+/// training; a count beyond it (or beyond what a `usize` holds) is a mistake, refused before
+/// anything is allocated.
+pub const MAX_STEPS: usize = 20_000_000;
+
 impl LrSchedule {
     /// The assignment's schedule: eta 1e-5 to 1e-1, `n_s = 5 · n_train / batch`, `cycles` cycles.
     pub fn assignment(n_train: usize, batch: usize, cycles: usize) -> Self {
@@ -53,11 +63,17 @@ impl LrSchedule {
         }
     }
 
-    /// Total number of update steps.
+    /// Total number of update steps (saturating at `usize::MAX`; [`check`](Self::check)
+    /// refuses more than [`MAX_STEPS`]).
     pub fn total_steps(&self) -> usize {
+        self.checked_total_steps().unwrap_or(usize::MAX)
+    }
+
+    /// Total number of update steps, `None` if it does not fit in a `usize`.
+    fn checked_total_steps(&self) -> Option<usize> {
         match *self {
-            LrSchedule::Constant { steps, .. } => steps,
-            LrSchedule::Cyclic { n_s, cycles, .. } => 2 * n_s * cycles,
+            LrSchedule::Constant { steps, .. } => Some(steps),
+            LrSchedule::Cyclic { n_s, cycles, .. } => n_s.checked_mul(2)?.checked_mul(cycles),
         }
     }
 
@@ -80,13 +96,15 @@ impl LrSchedule {
                 decay,
                 ..
             } => {
-                let cycle = t / (2 * n_s);
-                let pos = t % (2 * n_s);
+                // `check` keeps 2 · n_s far below overflow; saturate for unchecked settings.
+                let period = n_s.saturating_mul(2).max(1);
+                let cycle = t / period;
+                let pos = t % period;
                 let peak = eta_min + (eta_max - eta_min) * decay.powi(cycle as i32);
                 let frac = if pos <= n_s {
                     pos as f64 / n_s as f64
                 } else {
-                    (2 * n_s - pos) as f64 / n_s as f64
+                    (period - pos) as f64 / n_s as f64
                 };
                 eta_min + frac * (peak - eta_min)
             }
@@ -143,6 +161,23 @@ impl LrSchedule {
                 }
             }
         }
-        Ok(())
+        let (name, what) = match *self {
+            LrSchedule::Constant { steps, .. } => ("steps", format!("{steps} steps")),
+            LrSchedule::Cyclic { n_s, cycles, .. } => (
+                "n_s",
+                format!("n_s {n_s} and {cycles} cycles make 2 × n_s × cycles"),
+            ),
+        };
+        match self.checked_total_steps() {
+            Some(total) if total <= MAX_STEPS => Ok(()),
+            total => Err(Error::config(
+                name,
+                format!(
+                    "{what} = {} update steps; the limit is {MAX_STEPS} (each step keeps 16 \
+                     bytes of history and takes a millisecond or more: hours at the limit)",
+                    total.map_or("more than 2^64".to_string(), |t| t.to_string())
+                ),
+            )),
+        }
     }
 }

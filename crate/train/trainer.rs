@@ -11,13 +11,22 @@ use crate::train::BatchStream;
 use crate::train::Divergence;
 use crate::{Error, Result, Scalar};
 
+/// The non-finite loss of the last learning-curve point, if it has one.
+fn curve_breakdown(history: &History) -> Option<f64> {
+    let p = history.evals.last()?;
+    [p.train.loss, p.val.loss]
+        .into_iter()
+        .find(|l| !l.is_finite())
+}
+
 /// Trains `net` on `train` with mini-batch gradient descent as `cfg` says, recording learning
 /// curves on `train` and `val` about `cfg.evals_per_cycle` times per cycle, then the final
 /// validation and (if given) test metrics with the final BN statistics.
 ///
 /// Each epoch visits the training images in a new random order (seeded by `cfg.seed`); a last
 /// incomplete batch is left for the next epoch's shuffle. A non-finite or exploding mini-batch
-/// loss stops the run and is recorded in [`History::diverged`]; that is not an error.
+/// loss, or a non-finite loss on the learning curve, stops the run and is recorded in
+/// [`History::diverged`]; that is not an error.
 ///
 /// # Errors
 /// Invalid settings, or data whose shape does not fit the network.
@@ -45,7 +54,7 @@ pub fn train<T: Scalar>(
     val: &Dataset<T>,
     test: Option<&Dataset<T>>,
 ) -> Result<History> {
-    cfg.check(train.len())?;
+    cfg.check_for(train.len(), net.has_batch_norm())?;
     for (name, set) in [("train", Some(train)), ("val", Some(val)), ("test", test)] {
         let Some(set) = set else { continue };
         if set.is_empty() {
@@ -117,11 +126,20 @@ pub fn train<T: Scalar>(
             }
             net.grads(xb.view(), yb, cfg.lambda)
         })?;
-        if !loss.is_finite() || loss > cfg.divergence_loss {
-            history.diverged = Some(Divergence { step: t, lr, loss });
-            if cfg.progress {
-                eprintln!("{}", history.diverged.as_ref().expect("just set"));
-            }
+        // A learning-curve loss that is not finite counts too: in f32 the BN statistics of
+        // huge activations overflow, so the mini-batch loss can look normal while evaluation
+        // gives NaN.
+        let seen = curve_breakdown(&history).unwrap_or(loss);
+        if !seen.is_finite() || seen > cfg.divergence_loss {
+            // The loss of the weights after `t` updates; the rate that led there is the last
+            // one applied (the one the learning curve shows for step `t`), not `lr(t)`, which
+            // is never used. Before the first update it is the initial rate, as on the curve.
+            let used = history.lr.last().copied().unwrap_or(lr);
+            history.diverged = Some(Divergence {
+                step: t,
+                lr: used,
+                loss: seen,
+            });
             break;
         }
         bn_stats.after_step(net);
@@ -134,6 +152,14 @@ pub fn train<T: Scalar>(
         }
     }
 
+    if let (None, Some(loss)) = (&history.diverged, curve_breakdown(&history)) {
+        // The last learning-curve point, after the last step.
+        history.diverged = Some(Divergence {
+            step: history.steps,
+            lr: history.lr.last().copied().unwrap_or(cfg.schedule.lr(0)),
+            loss,
+        });
+    }
     if history.diverged.is_none() {
         let finished = Finished {
             train,
@@ -160,6 +186,7 @@ pub fn train<T: Scalar>(
     history.eval_seconds = eval_seconds;
     history.train_seconds = started.elapsed().as_secs_f64();
     if cfg.progress {
+        // Once: the summary, or the divergence (which is the summary of a diverged run).
         eprintln!("{}", history.summary());
     }
     Ok(history)

@@ -8,9 +8,12 @@ use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
 use serde_json::json;
 
-use crate::args::NetArgs;
+use crate::args::{count, Budget, NetArgs, CLASSES, MAX_WORK};
+use crate::Outcome;
 use klayer::bn_stats::update_ema;
 use klayer::data::Dataset;
+use klayer::data::IMAGE_DIM;
+use klayer::net::{NetConfig, EVAL_CHUNK};
 use klayer::rng::{rng, Stream};
 use klayer::train::{evaluate_set, BatchStream, Optimizer, OptimizerState};
 use klayer::{Error, Result, Scalar};
@@ -21,16 +24,16 @@ pub struct BenchArgs {
     #[command(flatten)]
     net: NetArgs,
     /// Images per mini-batch.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = count, allow_hyphen_values = true)]
     batch: usize,
     /// Timed update steps.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = count, allow_hyphen_values = true)]
     steps: usize,
     /// Untimed steps first.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = count, allow_hyphen_values = true)]
     warmup: usize,
     /// Random images in the pool mini-batches are drawn from.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = count, allow_hyphen_values = true)]
     images: usize,
     /// Use Adam instead of SGD.
     #[arg(long)]
@@ -46,27 +49,105 @@ pub struct BenchArgs {
     json: bool,
 }
 
-/// Runs the benchmark.
-pub fn run(args: &BenchArgs) -> Result<()> {
-    if args.f64 {
-        run_typed::<f64>(args)
-    } else {
-        run_typed::<f32>(args)
-    }
+/// Most update steps (timed and warm-up) a benchmark may run: a million, about 15 minutes
+/// of the default net; a median over five blocks needs far fewer.
+pub const MAX_BENCH_STEPS: usize = 1_000_000;
+
+/// Images of the optional evaluation pass.
+const EVAL_IMAGES: usize = 50_000;
+
+/// A checked benchmark.
+pub struct BenchPlan {
+    args: BenchArgs,
+    net: NetConfig,
 }
 
-fn run_typed<T: Scalar>(args: &BenchArgs) -> Result<()> {
+/// Checks the flags and the size limits, before anything is allocated.
+pub fn plan(args: BenchArgs) -> Result<BenchPlan> {
     if args.steps == 0 {
         return Err(Error::config("--steps", "must be at least 1"));
     }
-    if args.batch == 0 || args.batch > args.images {
+    match args.steps.checked_add(args.warmup) {
+        Some(n) if n <= MAX_BENCH_STEPS => {}
+        _ => {
+            return Err(Error::config(
+                "--steps",
+                format!(
+                    "{} timed and {} warm-up steps are more than the limit of {MAX_BENCH_STEPS} \
+                     steps in all (a median over five blocks needs a few thousand)",
+                    args.steps, args.warmup
+                ),
+            ))
+        }
+    }
+    if args.images == 0 {
+        return Err(Error::config("--images", "the pool needs at least 1 image"));
+    }
+    if args.batch == 0 {
+        return Err(Error::config("--batch", "must be at least 1"));
+    }
+    if args.batch > args.images {
         return Err(Error::config(
             "--batch",
-            format!("must be in 1..={} (the --images pool)", args.images),
+            format!(
+                "{} is larger than the --images pool of {}; use a smaller batch or more images",
+                args.batch, args.images
+            ),
         ));
     }
+    if args.net.batch_norm() && args.batch < 2 {
+        return Err(Error::config(
+            "--batch",
+            "batch normalization needs at least 2 images per mini-batch; use a larger batch or \
+             --bn none",
+        ));
+    }
+    let net = args.net.config(IMAGE_DIM, CLASSES)?;
+    let scalar: u128 = if args.f64 { 8 } else { 4 };
+    // The random pool is drawn in f64 and then converted.
+    let per_image = IMAGE_DIM as u128 * (8 + scalar);
+    let mut budget = Budget::default();
+    budget
+        .network(
+            &net,
+            scalar,
+            args.batch as u128,
+            (args.steps + args.warmup) as u128,
+            (
+                u128::from(args.eval),
+                EVAL_IMAGES as u128,
+                EVAL_CHUNK as u128,
+            ),
+        )
+        .memory(
+            "the --images pool",
+            "--images",
+            (args.images as u128).saturating_mul(per_image),
+        );
+    if args.eval {
+        budget.memory(
+            "the evaluation set",
+            "--eval",
+            EVAL_IMAGES as u128 * per_image,
+        );
+    }
+    budget.check(MAX_WORK)?;
+    Ok(BenchPlan { args, net })
+}
+
+/// Runs the benchmark.
+pub fn run(plan: &BenchPlan) -> Result<Outcome> {
+    if plan.args.f64 {
+        run_typed::<f64>(plan)
+    } else {
+        run_typed::<f32>(plan)
+    }
+}
+
+fn run_typed<T: Scalar>(plan: &BenchPlan) -> Result<Outcome> {
+    let args = &plan.args;
     let dim = klayer::data::IMAGE_DIM;
-    let mut net = args.net.config(dim, 10)?.build::<T>()?;
+    let mut net = plan.net.build::<T>()?;
     let mut r = rng(args.net.seed, Stream::Data);
     let x = Array2::<f64>::random_using((args.images, dim), StandardNormal, &mut r).mapv(T::of);
     let y = (0..args.images).map(|i| i % 10).collect();
@@ -101,8 +182,9 @@ fn run_typed<T: Scalar>(args: &BenchArgs) -> Result<()> {
     let median = block_ms[BLOCKS / 2];
     let best = block_ms[0];
     let eval_seconds = if args.eval {
-        let big = Array2::<f64>::random_using((50_000, dim), StandardNormal, &mut r).mapv(T::of);
-        let labels = (0..50_000).map(|i| i % 10).collect();
+        let big =
+            Array2::<f64>::random_using((EVAL_IMAGES, dim), StandardNormal, &mut r).mapv(T::of);
+        let labels = (0..EVAL_IMAGES).map(|i| i % 10).collect();
         let set = Dataset::new(big, labels, 10)?;
         let t = Instant::now();
         evaluate_set(&mut net, &set, None, 0.005, &Default::default())?;
@@ -136,5 +218,5 @@ fn run_typed<T: Scalar>(args: &BenchArgs) -> Result<()> {
             println!("evaluation of 50,000 images: {:.3} s", s);
         }
     }
-    Ok(())
+    Ok(Outcome::Done)
 }

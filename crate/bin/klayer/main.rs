@@ -1,9 +1,15 @@
 //! `klayer`: train, gradient-check and benchmark k-layer networks on CIFAR-10 from the shell.
+//!
+//! Every command first checks all of its settings, size limits and output paths (a
+//! [`Plan`]), and only then loads data or computes, so that a mistake is reported in
+//! milliseconds rather than after minutes.
 
 mod args;
 mod bench;
 mod checkpoint;
 mod reproduce;
+#[cfg(test)]
+mod settings_fuzz;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,18 +20,34 @@ use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
 use serde_json::json;
 
-use args::{DataArgs, NetArgs, TrainArgs};
-use klayer::data::{self, Cifar10, LoadOptions};
+use args::{count, flagged, Budget, DataArgs, NetArgs, TrainArgs, CLASSES};
+use klayer::bn_stats::BnStats;
+use klayer::data::{self, Cifar10, LoadOptions, IMAGE_DIM, TEST_IMAGES};
+use klayer::error::exit_code;
 use klayer::gradcheck::{gradcheck, GradCheckConfig, Stencil};
+use klayer::net::{NetConfig, EVAL_CHUNK};
+use klayer::output::OutputPath;
 use klayer::rng::{rng, Stream};
-use klayer::train::train;
+use klayer::train::{train, TrainConfig};
 use klayer::{Error, Result, Scalar};
+
+/// The exit codes, for `klayer --help` (the README's "Exit codes" section says the same).
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  2  usage: an unknown flag, a value out of range, settings that do not fit together or
+     exceed a size limit (nothing was computed)
+  3  data: CIFAR-10 missing, unreadable, corrupt (wrong size, label or md5), or the
+     download failed
+  4  runtime: a file could not be written, or a gradient check found an error above --tol
+  5  diverged: the training loss became non-finite or exploded; the run stopped there";
 
 #[derive(Parser)]
 #[command(
     name = "klayer",
     version,
-    about = "k-layer networks with batch normalization on CIFAR-10"
+    about = "k-layer networks with batch normalization on CIFAR-10",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -50,7 +72,9 @@ enum Command {
         /// Print a one-line JSON summary on stdout.
         #[arg(long)]
         json: bool,
-        /// Write the whole history (curves, learning rates, settings) as JSON to this file.
+        /// Write the whole history (curves, learning rates, settings) as JSON to this file
+        /// (checked before training; a regular file is replaced atomically and keeps its
+        /// permissions, a device or FIFO is written to, a symbolic link is followed).
         #[arg(long)]
         history: Option<PathBuf>,
         /// Save the trained network (with its BN statistics and input normalisation) to this
@@ -65,17 +89,20 @@ enum Command {
         #[command(flatten)]
         net: NetArgs,
         /// Use the first N features of each image.
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 20, value_parser = count, allow_hyphen_values = true)]
         features: usize,
         /// Number of images in the batch.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 10, value_parser = count, allow_hyphen_values = true)]
         images: usize,
         /// L2 factor of the cost.
-        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+        #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
         lambda: f64,
-        /// Step of the centred difference.
-        #[arg(long, default_value_t = 1e-4)]
+        /// Step of the centred difference, in (0, 0.1].
+        #[arg(long, default_value_t = 1e-4, allow_hyphen_values = true)]
         h: f64,
+        /// Largest relative error that passes; above it the command exits with code 4.
+        #[arg(long, default_value_t = 1e-6, allow_hyphen_values = true)]
+        tol: f64,
         /// Use the plain three-point difference instead of the five-point one.
         #[arg(long)]
         three_point: bool,
@@ -99,22 +126,58 @@ enum Command {
         /// Archive URL.
         #[arg(long, default_value = data::CIFAR10_URL)]
         url: String,
+        /// Replace an existing DIR/cifar-10-batches-bin (a corrupt copy) with a fresh,
+        /// verified one; the old copy stays until the new one is complete.
+        #[arg(long)]
+        force: bool,
     },
+}
+
+/// How a command that ran to its end came out.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    /// It did what was asked.
+    Done,
+    /// Training diverged; the divergence was reported once, where it happened.
+    Diverged,
+    /// A check ran and failed (a gradient check above `--tol`); the message says how.
+    Failed(String),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    match plan(cli).and_then(execute) {
+        Ok(Outcome::Done) => ExitCode::from(exit_code::SUCCESS),
+        Ok(Outcome::Diverged) => ExitCode::from(exit_code::DIVERGED),
+        Ok(Outcome::Failed(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(exit_code::RUNTIME)
+        }
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(2)
+            ExitCode::from(e.exit_code())
         }
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+/// A command with every setting checked and every limit and output path verified: what is
+/// left can only fail on the data, the disk or the numbers.
+enum Plan {
+    Train(Box<TrainPlan>),
+    Gradcheck(Box<GradPlan>),
+    Bench(Box<bench::BenchPlan>),
+    Reproduce(Box<reproduce::ReproducePlan>),
+    Eval(Box<checkpoint::EvalArgs>),
+    Download {
+        dir: PathBuf,
+        url: String,
+        force: bool,
+    },
+}
+
+/// Checks everything that can be checked before loading data or computing.
+fn plan(cli: Cli) -> Result<Plan> {
+    Ok(match cli.command {
         Command::Train {
             net,
             train,
@@ -123,21 +186,17 @@ fn run(cli: Cli) -> Result<()> {
             json,
             history,
             save,
-        } => {
-            let out = Outputs { history, save };
-            if double {
-                run_train::<f64>(&net, &train, &data, json, out)
-            } else {
-                run_train::<f32>(&net, &train, &data, json, out)
-            }
-        }
-        Command::Eval(args) => checkpoint::run(&args),
+        } => Plan::Train(Box::new(plan_train(
+            &net, &train, &data, double, json, history, save,
+        )?)),
+        Command::Eval(args) => Plan::Eval(Box::new(args)),
         Command::Gradcheck {
             net,
             features,
             images,
             lambda,
             h,
+            tol,
             three_point,
             data,
             json,
@@ -153,46 +212,117 @@ fn run(cli: Cli) -> Result<()> {
                 stencil,
                 ..GradCheckConfig::default()
             };
-            run_gradcheck(&net, features, images, &cfg, data, json)
+            Plan::Gradcheck(Box::new(plan_gradcheck(
+                &net, features, images, cfg, tol, data, json,
+            )?))
         }
-        Command::Bench(args) => bench::run(&args),
-        Command::Reproduce(args) => reproduce::run(&args),
-        Command::Download { dir, url } => {
-            let path = data::download(&url, data::CIFAR10_MD5, &dir)?;
+        Command::Bench(args) => Plan::Bench(Box::new(bench::plan(args)?)),
+        Command::Reproduce(args) => Plan::Reproduce(Box::new(reproduce::plan(args)?)),
+        Command::Download { dir, url, force } => Plan::Download { dir, url, force },
+    })
+}
+
+/// Runs a checked command.
+fn execute(plan: Plan) -> Result<Outcome> {
+    match plan {
+        Plan::Train(p) if p.double => run_train::<f64>(&p),
+        Plan::Train(p) => run_train::<f32>(&p),
+        Plan::Gradcheck(p) => run_gradcheck(&p),
+        Plan::Bench(p) => bench::run(&p),
+        Plan::Reproduce(p) => reproduce::run(&p),
+        Plan::Eval(args) => checkpoint::run(&args).map(|()| Outcome::Done),
+        Plan::Download { dir, url, force } => {
+            let path = if force {
+                data::redownload(&url, data::CIFAR10_MD5, &dir)?
+            } else {
+                data::download(&url, data::CIFAR10_MD5, &dir)?
+            };
             eprintln!("CIFAR-10 is in {}", path.display());
-            Ok(())
+            Ok(Outcome::Done)
         }
     }
 }
 
-fn load_options(d: &DataArgs) -> LoadOptions {
-    LoadOptions {
-        path: d.data.clone(),
-        n_train: d.n_train,
-        n_val: d.n_val,
-        n_test: d.n_test,
-        download: !d.no_download,
-        ..LoadOptions::default()
-    }
+/// A checked training run.
+struct TrainPlan {
+    net: NetConfig,
+    train: TrainConfig,
+    load: LoadOptions,
+    double: bool,
+    json: bool,
+    history: Option<OutputPath>,
+    save: Option<OutputPath>,
 }
 
-/// Files `klayer train` writes besides its report.
-struct Outputs {
-    history: Option<PathBuf>,
-    save: Option<PathBuf>,
-}
-
-fn run_train<T: Scalar>(
+fn plan_train(
     net_args: &NetArgs,
     train_args: &TrainArgs,
     data_args: &DataArgs,
+    double: bool,
     json: bool,
-    out: Outputs,
-) -> Result<()> {
-    let cifar = Cifar10::<T>::load(&load_options(data_args))?;
-    let net_cfg = net_args.config(cifar.train.dim(), cifar.train.classes)?;
-    let cfg = train_args.config(cifar.train.len(), net_args.seed)?;
-    let mut net = net_cfg.build::<T>()?;
+    history: Option<PathBuf>,
+    save: Option<PathBuf>,
+) -> Result<TrainPlan> {
+    let (load, n_train) = data_args.options()?;
+    let net = net_args.config(IMAGE_DIM, CLASSES)?;
+    let train = train_args.config(n_train, net_args)?;
+    let scalar: u128 = if double { 8 } else { 4 };
+    let n_val = load.n_val;
+    let n_test = load.n_test.unwrap_or(TEST_IMAGES);
+    let steps = train.schedule.total_steps() as u128;
+    // Learning-curve points (checked to be at most one per step), the first, the final ones.
+    let evals = (train.evals_per_cycle * train.schedule.cycles()) as u128 + 2;
+    let curve_rows = train.train_eval_limit.map_or(n_train, |l| l.min(n_train)) + n_val;
+    let largest_set = n_train.max(n_val).max(n_test);
+    let (eval_chunk, tta_copy) = match train.bn_stats {
+        // Adaptive BN passes a whole set through at once (and copies the test set to augment).
+        BnStats::Adaptive { augment } => (largest_set, if augment > 0.0 { n_test } else { 0 }),
+        _ => (EVAL_CHUNK.min(largest_set), 0),
+    };
+    let mut budget = Budget::default();
+    budget
+        .network(
+            &net,
+            scalar,
+            train.batch as u128,
+            steps,
+            (evals, curve_rows as u128, eval_chunk as u128),
+        )
+        .memory(
+            "the data",
+            "--n-train",
+            args::data_bytes(n_train + n_val + n_test + tta_copy, scalar),
+        );
+    if let BnStats::Precise {
+        batches,
+        during_training: false,
+    } = train.bn_stats
+    {
+        let (params, _) = args::net_sizes(&net);
+        budget.work(
+            "PreciseBN",
+            "--precise-batches",
+            (batches as u128 * train.batch as u128).saturating_mul(params * 2),
+        );
+    }
+    budget.check(args::MAX_WORK)?;
+    let history = history.map(OutputPath::check).transpose()?;
+    let save = save.map(OutputPath::check).transpose()?;
+    Ok(TrainPlan {
+        net,
+        train,
+        load,
+        double,
+        json,
+        history,
+        save,
+    })
+}
+
+fn run_train<T: Scalar>(p: &TrainPlan) -> Result<Outcome> {
+    let cifar = Cifar10::<T>::load(&p.load)?;
+    let mut net = p.net.build::<T>()?;
+    let cfg = &p.train;
     eprintln!(
         "training {} ({}) on {} images, validating on {}, {} steps, {}",
         net.describe(),
@@ -202,12 +332,13 @@ fn run_train<T: Scalar>(
         cfg.schedule.total_steps(),
         cfg.bn_stats.label()
     );
-    let history = train(&mut net, &cfg, &cifar.train, &cifar.val, Some(&cifar.test))?;
-    if let Some(path) = out.history {
-        let doc = json!({ "net": net_cfg, "train": cfg, "history": history });
-        write_json(&path, &doc)?;
+    let history = train(&mut net, cfg, &cifar.train, &cifar.val, Some(&cifar.test))?;
+    if let Some(out) = &p.history {
+        let doc = json!({ "net": p.net, "train": cfg, "history": history });
+        let bytes = serde_json::to_vec(&doc).map_err(|e| Error::io(&out.given, e.into()))?;
+        out.write(&bytes)?;
     }
-    if json {
+    if p.json {
         println!(
             "{}",
             json!({
@@ -218,81 +349,152 @@ fn run_train<T: Scalar>(
                 "steps": history.steps,
                 "train_seconds": history.train_seconds,
                 "eval_seconds": history.eval_seconds,
-                "hidden": net_cfg.hidden,
-                "bn": net_cfg.bn,
+                "hidden": p.net.hidden,
+                "bn": p.net.bn,
                 "lambda": cfg.lambda,
-                "seed": net_cfg.seed,
+                "seed": p.net.seed,
                 "precision": T::NAME,
             })
         );
-    } else {
+    } else if history.diverged.is_none() {
         println!("{}", history.summary());
     }
-    if let Some(path) = &out.save {
+    if let Some(out) = &p.save {
         if let Some(d) = &history.diverged {
             return Err(Error::config(
                 "save",
-                format!("the run diverged ({d}); {} was not written", path.display()),
+                format!(
+                    "the run diverged ({d}); {} was not written",
+                    out.given.display()
+                ),
             ));
         }
-        checkpoint::save(path, &net, &cifar)?;
+        checkpoint::save(&out.given, &net, &cifar)?;
     }
-    Ok(())
+    // A divergence was printed once, by the training loop, as it happened.
+    Ok(if history.diverged.is_some() {
+        Outcome::Diverged
+    } else {
+        Outcome::Done
+    })
 }
 
-/// Writes `doc` to `path` through a temporary file in the same directory, renamed into place,
-/// so a crash never leaves a half-written file.
-fn write_json(path: &std::path::Path, doc: &serde_json::Value) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-    serde_json::to_writer(&mut tmp, doc).map_err(|e| Error::io(path, e.into()))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
+/// A checked gradient check.
+struct GradPlan {
+    net: NetConfig,
+    features: usize,
+    images: usize,
+    cfg: GradCheckConfig,
+    tol: f64,
+    data: Option<PathBuf>,
+    json: bool,
 }
 
-fn run_gradcheck(
+/// Most images a gradient check may use: the 45,000 training images.
+const MAX_GRADCHECK_IMAGES: usize = 45_000;
+
+fn plan_gradcheck(
     net_args: &NetArgs,
     features: usize,
     images: usize,
-    cfg: &GradCheckConfig,
-    data_path: Option<PathBuf>,
+    cfg: GradCheckConfig,
+    tol: f64,
+    data: Option<PathBuf>,
     json: bool,
-) -> Result<()> {
-    if features == 0 || features > data::IMAGE_DIM {
+) -> Result<GradPlan> {
+    if features == 0 || features > IMAGE_DIM {
         return Err(Error::config(
             "--features",
-            format!("{features}: must be in 1..={}", data::IMAGE_DIM),
+            format!("{features}: must be in 1..={IMAGE_DIM}"),
         ));
     }
-    if images == 0 {
-        return Err(Error::config("--images", "must be at least 1"));
+    if images == 0 || images > MAX_GRADCHECK_IMAGES {
+        return Err(Error::config(
+            "--images",
+            format!("{images}: must be in 1..={MAX_GRADCHECK_IMAGES} (the training images)"),
+        ));
     }
-    let explicit = data_path.is_some();
+    if net_args.batch_norm() && images < 2 {
+        return Err(Error::config(
+            "--images",
+            "batch normalization needs at least 2 images (the statistics of one image \
+             normalise it to 0); use more images or --bn none",
+        ));
+    }
+    if !(tol.is_finite() && tol > 0.0) {
+        return Err(Error::config(
+            "--tol",
+            format!("{tol}: the tolerance must be positive and finite"),
+        ));
+    }
+    cfg.check().map_err(flagged)?;
+    let net = net_args.config(features, CLASSES)?;
+    let (params, units) = args::net_sizes(&net);
+    let costs_per_entry: u128 = match cfg.stencil {
+        Stencil::Three => 2,
+        Stencil::Five => 4,
+    };
+    let images_u = images as u128;
+    let mut budget = Budget::default();
+    budget
+        .memory("the parameters", "--hidden", params.saturating_mul(8 * 4))
+        .memory(
+            "the activations",
+            "--hidden",
+            units.saturating_mul(images_u).saturating_mul(8 * 4),
+        )
+        .memory(
+            "the data",
+            "--images",
+            args::data_bytes(images.max(100) + 1, 8),
+        )
+        .work(
+            "the cost evaluations",
+            "--images",
+            params
+                .saturating_mul(costs_per_entry)
+                .saturating_mul(images_u)
+                .saturating_mul(params)
+                .saturating_mul(2),
+        );
+    budget.check(args::MAX_GRADCHECK_WORK)?;
+    Ok(GradPlan {
+        net,
+        features,
+        images,
+        cfg,
+        tol,
+        data,
+        json,
+    })
+}
+
+fn run_gradcheck(p: &GradPlan) -> Result<Outcome> {
+    let (features, images) = (p.features, p.images);
+    let explicit = p.data.is_some();
     let opts = LoadOptions {
-        path: data_path,
+        path: p.data.clone(),
         n_train: Some(images.max(100)),
         n_test: Some(1),
         download: false,
         ..LoadOptions::default()
     };
     let (x, y, source) = match Cifar10::<f64>::load(&opts) {
-        Ok(c) if images <= c.train.len() => (
+        Ok(c) => (
             c.train.x.slice(s![..images, ..features]).to_owned(),
             c.train.y[..images].to_vec(),
             "CIFAR-10 training images",
         ),
         Err(e) if explicit => return Err(e),
-        _ => {
-            let mut r = rng(net_args.seed, Stream::Data);
+        Err(_) => {
+            let mut r = rng(p.net.seed, Stream::Data);
             let x = Array2::<f64>::random_using((images, features), StandardNormal, &mut r);
             let y = (0..images).map(|i| i % 10).collect();
             (x, y, "random N(0, 1) inputs (no CIFAR-10 found)")
         }
     };
-    let mut net = net_args.config(features, 10)?.build::<f64>()?;
+    let mut net = p.net.build::<f64>()?;
+    let cfg = &p.cfg;
     eprintln!(
         "gradient check of {} on {images} {source}, {features} features, lambda {}, h {} ({:?} stencil)",
         net.describe(),
@@ -301,7 +503,8 @@ fn run_gradcheck(
         cfg.stencil
     );
     let check = gradcheck(&mut net, x.view(), &y, cfg)?;
-    if json {
+    let passed = check.passes(p.tol);
+    if p.json {
         let per: serde_json::Map<_, _> = check
             .tensors
             .iter()
@@ -309,7 +512,12 @@ fn run_gradcheck(
             .collect();
         println!(
             "{}",
-            json!({ "max_rel_error": check.max_rel_error(), "per_tensor": per })
+            json!({
+                "max_rel_error": check.max_rel_error(),
+                "per_tensor": per,
+                "tol": p.tol,
+                "passed": passed,
+            })
         );
     } else {
         for t in &check.tensors {
@@ -322,5 +530,17 @@ fn run_gradcheck(
         }
         println!("max relative error {:.3e}", check.max_rel_error());
     }
-    Ok(())
+    if passed {
+        return Ok(Outcome::Done);
+    }
+    let worst = check
+        .tensors
+        .iter()
+        .find(|t| t.max_rel_error().is_nan() || t.max_rel_error() > p.tol)
+        .map_or(String::new(), |t| format!(" (in {})", t.name));
+    Ok(Outcome::Failed(format!(
+        "gradient check failed: largest relative error {:.3e}{worst} is above --tol {:e}",
+        check.max_rel_error(),
+        p.tol
+    )))
 }

@@ -8,9 +8,12 @@ use std::process::Command;
 use std::time::Instant;
 
 use clap::Args;
-use klayer::experiments::sections::{Figure, SECTIONS};
+use klayer::experiments::sections::{Figure, Section, SECTIONS};
 use klayer::experiments::Scale;
+use klayer::output::{write_atomic, OutputPath};
 use klayer::{Error, Result};
+
+use crate::Outcome;
 
 /// Flags of `klayer reproduce`.
 #[derive(Debug, Args)]
@@ -45,9 +48,19 @@ const CHROMIUM_FLAGS: &str = include_str!("../../../scripts/chromium-flags.txt")
 const FIGURE_LINK: &str = "](figures/";
 const FIGURE_LINK_FROM_RESULTS: &str = "](../figures/";
 
-/// Runs the command.
-pub fn run(args: &ReproduceArgs) -> Result<()> {
-    let chosen: Vec<_> = if args.section == "all" {
+/// A checked `reproduce`: the sections to run, the renderer, and output places that were
+/// found writable.
+pub struct ReproducePlan {
+    chosen: Vec<&'static Section>,
+    renderer: Option<Renderer>,
+    scale: Scale,
+    out: PathBuf,
+}
+
+/// Checks the section, the renderer and that every output place can be written (creating
+/// `OUT/results` and `OUT/figures`), before any data is loaded or anything computed.
+pub fn plan(args: ReproduceArgs) -> Result<ReproducePlan> {
+    let chosen: Vec<&'static Section> = if args.section == "all" {
         SECTIONS.iter().collect()
     } else {
         let s = SECTIONS
@@ -66,6 +79,17 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
             })?;
         vec![s]
     };
+    let results = args.out.join("results");
+    let figures = args.out.join("figures");
+    for dir in [&results, &figures] {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    OutputPath::check(args.out.join("RESULTS.md"))?;
+    for s in &chosen {
+        OutputPath::check(results.join(format!("{}.md", s.id)))?;
+    }
+    // Figure names are known only after a section ran: check that the directory takes files.
+    OutputPath::check(figures.join("figure.png"))?;
     let renderer = if args.no_png {
         None
     } else {
@@ -76,19 +100,26 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
     } else {
         Scale::full()
     };
-    let data = scale.load()?;
-    let results = args.out.join("results");
-    let figures = args.out.join("figures");
-    for dir in [&results, &figures] {
-        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    }
-    for section in chosen {
+    Ok(ReproducePlan {
+        chosen,
+        renderer,
+        scale,
+        out: args.out,
+    })
+}
+
+/// Runs the command.
+pub fn run(p: &ReproducePlan) -> Result<Outcome> {
+    let data = p.scale.load()?;
+    let results = p.out.join("results");
+    let figures = p.out.join("figures");
+    for section in &p.chosen {
         eprintln!("== {} ({})", section.title, section.id);
         let started = Instant::now();
-        let out = section.run(&data, &scale)?;
+        let out = section.run(&data, &p.scale)?;
         let secs = started.elapsed().as_secs_f64();
         for f in &out.figures {
-            write_figure(f, &figures, renderer.as_ref())?;
+            write_figure(f, &figures, p.renderer.as_ref())?;
         }
         let text = format!(
             "{}_Wall time of this section here: {} ({}), `klayer reproduce {}`._\n\n",
@@ -99,10 +130,10 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         );
         write_atomic(&results.join(format!("{}.md", section.id)), text.as_bytes())?;
         eprintln!("== {} done in {}", section.id, duration(secs));
-        assemble(&args.out)?;
+        assemble(&p.out)?;
     }
-    eprintln!("wrote {}", args.out.join("RESULTS.md").display());
-    Ok(())
+    eprintln!("wrote {}", p.out.join("RESULTS.md").display());
+    Ok(Outcome::Done)
 }
 
 fn duration(secs: f64) -> String {
@@ -123,15 +154,6 @@ fn machine() -> String {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     format!("{cpu}, {} threads", rayon::current_num_threads())
-}
-
-/// Writes `bytes` to `path` through a temporary file renamed into place.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-    std::io::Write::write_all(&mut tmp, bytes).map_err(|e| Error::io(path, e))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
 }
 
 /// Rebuilds RESULTS.md from the section fragments present.
