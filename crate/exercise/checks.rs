@@ -108,8 +108,11 @@ fn dyn_of<D: Dimension>(a: Array<f64, D>) -> ArrayD<f64> {
 /// use klayer::exercise::{check_linear_forward, Hint};
 /// let report = check_linear_forward(|x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>| x.dot(&w.t()) + b).unwrap();
 /// assert_eq!(report.points(), 1);
-/// // W instead of Wᵀ does not even fit: the report says which shape came back.
-/// let err = check_linear_forward(|x: &Array2<f64>, w: &Array2<f64>, _b: &Array1<f64>| w.dot(&x.t())).unwrap_err();
+/// // Scores as (m, n), one image per column: the report names the shapes and the mistake.
+/// let err = check_linear_forward(|x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>| {
+///     (x.dot(&w.t()) + b).reversed_axes()
+/// })
+/// .unwrap_err();
 /// assert_eq!(err.report().hints(), [Hint::Transposed]);
 /// ```
 pub fn check_linear_forward<F>(f: F) -> Checked

@@ -26,7 +26,7 @@ use crate::{Error, Result, Scalar};
 /// }
 /// let net = NetConfig::new(&[8]).input(5).classes(3).build::<f64>().unwrap();
 /// let mine = net.with_student(&Student::new().linear(forward, backward)).unwrap();
-/// assert_eq!(mine.describe(), "Yours: Linear(5→8, no bias) → Yours: BatchNorm(8) → Relu → Yours: Linear(8→3)");
+/// assert_eq!(mine.describe(), "Yours: Linear(5→8, no bias) → BatchNorm(8) → Relu → Yours: Linear(8→3)");
 /// ```
 #[derive(Clone, Default)]
 pub struct Student {
