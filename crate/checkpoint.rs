@@ -107,6 +107,16 @@ pub fn save<T: Scalar>(path: &Path, net: &Network<T>, input: Option<&InputNorm>)
         tensors.push((name, dtype, shape, bytes));
     };
     for (i, layer) in net.layers.iter().enumerate() {
+        // A student's layer is saved as the built-in layer it wraps (same parameters and
+        // statistics), so the file loads without the student's functions.
+        let inner;
+        let layer = match layer {
+            Layer::Student(s) => {
+                inner = s.builtin();
+                &inner
+            }
+            other => other,
+        };
         match layer {
             Layer::Linear(l) => {
                 specs.push(LayerSpec::Linear {
@@ -148,6 +158,9 @@ pub fn save<T: Scalar>(path: &Path, net: &Network<T>, input: Option<&InputNorm>)
                 }
             }
             Layer::Relu(_) => specs.push(LayerSpec::Relu),
+            Layer::Student(_) => {
+                unreachable!("a student layer's built-in layer is never a student layer")
+            }
         }
     }
     if let Some(norm) = input {

@@ -13,6 +13,8 @@
 //! - [`train`]: [`train::TrainConfig`], schedules, SGD and Adam, [`train::train`], [`train::History`].
 //! - [`gradcheck`]: analytic against numerical gradients.
 //! - [`checkpoint`]: saving and loading a trained network (safetensors).
+//! - [`exercise`]: checkers for students' layer functions, with hints and points; students'
+//!   layers plug into a network with [`net::Student`].
 //! - [`experiments`]: the report's runs ([`experiments::Run`]), quick or full
 //!   ([`experiments::Scale`]), repeated over seeds and summarised.
 //! - [`plot`]: the figures, as plotly plots.
@@ -42,6 +44,7 @@ pub mod bn_stats;
 pub mod checkpoint;
 pub mod data;
 pub mod error;
+pub mod exercise;
 pub mod experiments;
 pub mod gradcheck;
 pub mod layers;
