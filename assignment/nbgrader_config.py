@@ -80,10 +80,31 @@ class KlayerDependencyPath(Preprocessor):
         return nb, resources
 
 
-# nbgrader's default autograde pipeline, with the path fix in front of the execution.
+class PlainTextResults(Preprocessor):
+    """Gives every cell result a text/plain version.
+
+    nbgrader grades a test cell by its outputs: an error or anything on stderr scores 0, and
+    otherwise it reads the result's text/plain (a number there would be partial credit) and
+    fails on a result that has none. evcxr sends only the mime types a value displays as, and
+    a klayer check report displays as text/html alone; its text/plain here says so (not a
+    number: a passing check gets the cell's points).
+    """
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code":
+            for out in cell.get("outputs", []):
+                data = out.get("data")
+                if out.get("output_type") == "execute_result" and data is not None and "text/plain" not in data:
+                    data["text/plain"] = "(shown as " + ", ".join(sorted(data)) + ")"
+        return cell, resources
+
+
+# nbgrader's default autograde pipeline, with the path fix in front of the execution and the
+# text/plain fix after it.
 c.Autograde.autograde_preprocessors = [
     KlayerDependencyPath,
     Execute,
+    PlainTextResults,
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,
