@@ -5,7 +5,7 @@ Run it through scripts/assignment.sh, which installs what it needs first:
 
     scripts/assignment.sh generate                 # student versions -> assignment/release/
     scripts/assignment.sh grade SUBMISSIONS_DIR    # autograde, score table, feedback HTML
-    scripts/assignment.sh lab                      # JupyterLab on assignment/
+    scripts/assignment.sh lab                      # JupyterLab on assignment/ (scripts/lab.sh)
 
 generate [ASSIGNMENT ...]
     Runs `nbgrader generate_assignment` on assignment/source/<A>/ for every assignment (or
@@ -364,15 +364,6 @@ def print_table(results: dict, course: Path) -> None:
     log(f"feedback: {course / 'feedback'}/<student>/<A>/<A>.html; nbgrader's log: {course / 'nbgrader.log'}")
 
 
-# --- lab --------------------------------------------------------------------------------------
-
-def lab(extra: list[str]) -> int:
-    """JupyterLab on assignment/ with the project's setup (scripts/lab.sh starts it)."""
-    cmd = ["bash", str(ROOT / "scripts" / "lab.sh"), f"--ServerApp.root_dir={COURSE}", *extra]
-    os.execvp(cmd[0], cmd)
-    return 1
-
-
 # --- main -------------------------------------------------------------------------------------
 
 def main() -> int:
@@ -387,13 +378,8 @@ def main() -> int:
     r.add_argument("--full", action="store_true", help="training cells at full size (no KLAYER_QUICK)")
     r.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help="per-cell timeout in s")
     r.add_argument("--json", type=Path, help="also write the scores as JSON")
-    sub.add_parser("lab", help="JupyterLab on assignment/ (extra arguments go to jupyter lab)")
-    args, extra = ap.parse_known_args()
-    if extra and args.command != "lab":
-        ap.error(f"unrecognised arguments: {' '.join(extra)}")
+    args = ap.parse_args()
     try:
-        if args.command == "lab":
-            return lab(extra)
         course = prepare_course(args.course)
         if args.command == "generate":
             log(f"generating student versions in {course / 'release'}")

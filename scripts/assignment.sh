@@ -4,7 +4,8 @@
 #   scripts/assignment.sh generate                 student versions -> assignment/release/<A>/
 #   scripts/assignment.sh grade SUBMISSIONS_DIR    autograde SUBMISSIONS_DIR/<student>/<A>.ipynb:
 #                                                  score table, feedback in assignment/feedback/
-#   scripts/assignment.sh lab                      JupyterLab on assignment/ (students and teachers)
+#   scripts/assignment.sh lab                      JupyterLab on assignment/ (students and teachers;
+#                                                  extra arguments go to scripts/lab.sh)
 #
 # First installs what it needs, like scripts/lab.sh --install-only (the Rust kernel, the pinned
 # venv with nbgrader); a second run changes nothing. Options: scripts/assignment.sh --help, and
@@ -18,5 +19,9 @@ case "${1:-}" in
         [ -x "$ROOT/.venv/bin/python" ] && "$ROOT/.venv/bin/python" "$ROOT/scripts/assignment.py" --help
         exit 0 ;;
 esac
+if [ "$1" = lab ]; then
+    shift
+    KLAYER_LAB_ROOT="$ROOT/assignment" exec bash "$ROOT/scripts/lab.sh" "$@"
+fi
 bash "$ROOT/scripts/lab.sh" --install-only | sed 's/^/[assignment.sh] /'
 exec "$ROOT/.venv/bin/python" "$ROOT/scripts/assignment.py" "$@"

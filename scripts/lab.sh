@@ -18,7 +18,8 @@
 #      scripts/evcxr/init.evcxr (`:cache`: compiled dependencies are reused across kernel
 #      sessions), and cargo profile overrides that switch off evcxr's debug-assertions and
 #      overflow-checks (3x faster training in notebooks).
-#   4. Unless --install-only: `jupyter lab` on notebooks/, with Jupyter's config, data,
+#   4. Unless --install-only: `jupyter lab` on notebooks/ (or on $KLAYER_LAB_ROOT: scripts/assignment.sh
+#      lab starts it on assignment/), with Jupyter's config, data,
 #      runtime, settings and workspaces under .jupyter-home/ (project-local, git-ignored).
 set -euo pipefail
 
@@ -130,7 +131,7 @@ export JUPYTER_DATA_DIR="$JHOME/data"
 export JUPYTER_RUNTIME_DIR="$JHOME/runtime"
 export JUPYTERLAB_SETTINGS_DIR="$JHOME/lab/user-settings"
 export JUPYTERLAB_WORKSPACES_DIR="$JHOME/lab/workspaces"
-nbdir="$ROOT/notebooks"
+nbdir="${KLAYER_LAB_ROOT:-$ROOT/notebooks}"
 [ -d "$nbdir" ] || nbdir="$ROOT"
 extra=()
 [ "$(id -u)" = 0 ] && extra+=(--allow-root)
