@@ -12,6 +12,8 @@
 //! - [`bn_stats`]: the BN statistics used at evaluation: EMA, PreciseBN, Adaptive BN.
 //! - [`train`]: [`train::TrainConfig`], schedules, SGD and Adam, [`train::train`], [`train::History`].
 //! - [`gradcheck`]: analytic against numerical gradients.
+//! - [`exercise`]: checkers for students' layer functions, with hints and points; students'
+//!   layers plug into a network with [`net::Student`].
 //! - [`experiments`]: the report's runs ([`experiments::Run`]), quick or full
 //!   ([`experiments::Scale`]), repeated over seeds and summarised.
 //! - [`plot`]: the figures, as plotly plots.
@@ -39,6 +41,7 @@
 pub mod bn_stats;
 pub mod data;
 pub mod error;
+pub mod exercise;
 pub mod experiments;
 pub mod gradcheck;
 pub mod layers;

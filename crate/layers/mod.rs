@@ -1,5 +1,6 @@
 //! The building blocks of a network: [`Linear`], [`BatchNorm`], [`Relu`] and the softmax
-//! cross-entropy loss, composable in any order through the [`Layer`] enum.
+//! cross-entropy loss, composable in any order through the [`Layer`] enum; a [`StudentLayer`]
+//! puts user functions in the place of a linear or BN layer's arithmetic.
 //!
 //! Activations are row-major matrices of shape (batch, features). Each layer's `forward` takes
 //! its input as a view; in [`Mode::Train`] it keeps what its backward pass needs.
@@ -8,6 +9,7 @@ mod batch_norm;
 mod linear;
 mod loss;
 mod relu;
+mod student;
 
 use ndarray::{Array2, ArrayView2};
 
@@ -15,6 +17,7 @@ pub use batch_norm::{BatchNorm, BatchStats};
 pub use linear::Linear;
 pub use loss::{softmax, softmax_cross_entropy, LossSums};
 pub use relu::Relu;
+pub use student::{BnBackwardFn, BnForwardFn, LinearBackwardFn, LinearForwardFn, StudentLayer};
 
 use crate::Scalar;
 
@@ -75,6 +78,8 @@ pub enum Layer<T> {
     BatchNorm(BatchNorm<T>),
     /// Rectified linear unit.
     Relu(Relu),
+    /// A linear or batch-norm layer computed by user functions (a student's).
+    Student(StudentLayer<T>),
 }
 
 impl<T: Scalar> Layer<T> {
@@ -87,6 +92,7 @@ impl<T: Scalar> Layer<T> {
             Layer::Linear(l) => l.forward(x),
             Layer::BatchNorm(l) => l.forward(x, mode),
             Layer::Relu(l) => l.forward(x),
+            Layer::Student(l) => l.forward(x, mode),
         }
     }
 
@@ -108,6 +114,7 @@ impl<T: Scalar> Layer<T> {
             Layer::Linear(l) => l.backward(input, dy.view(), need_dx),
             Layer::BatchNorm(l) => l.backward(dy, need_dx),
             Layer::Relu(l) => l.backward(output, dy, need_dx),
+            Layer::Student(l) => l.backward(input, dy, need_dx),
         }
     }
 
@@ -117,21 +124,57 @@ impl<T: Scalar> Layer<T> {
             Layer::Linear(l) => l.params_mut(),
             Layer::BatchNorm(l) => l.params_mut(),
             Layer::Relu(_) => Vec::new(),
+            Layer::Student(l) => l.params_mut(),
         }
     }
 
     /// Output features for `input` input features.
     pub fn out_features(&self, input: usize) -> usize {
-        match self {
-            Layer::Linear(l) => l.out_features(),
-            _ => input,
+        self.as_linear().map_or(input, Linear::out_features)
+    }
+
+    /// Input features this layer requires, if it fixes them (ReLU takes any).
+    pub fn in_features(&self) -> Option<usize> {
+        match (self.as_linear(), self.as_batch_norm()) {
+            (Some(l), _) => Some(l.in_features()),
+            (_, Some(b)) => Some(b.features()),
+            _ => None,
         }
     }
 
-    /// The batch-norm layer inside, if this is one.
+    /// The batch-norm layer inside, if this is one (built-in, or a student's holding its
+    /// parameters and running statistics).
     pub fn as_batch_norm_mut(&mut self) -> Option<&mut BatchNorm<T>> {
         match self {
             Layer::BatchNorm(bn) => Some(bn),
+            Layer::Student(s) => s.as_batch_norm_mut(),
+            _ => None,
+        }
+    }
+
+    /// The batch-norm layer inside, if this is one (see [`Layer::as_batch_norm_mut`]).
+    pub fn as_batch_norm(&self) -> Option<&BatchNorm<T>> {
+        match self {
+            Layer::BatchNorm(bn) => Some(bn),
+            Layer::Student(s) => s.as_batch_norm(),
+            _ => None,
+        }
+    }
+
+    /// The linear layer inside, if this is one (built-in, or a student's holding its weights).
+    pub fn as_linear(&self) -> Option<&Linear<T>> {
+        match self {
+            Layer::Linear(l) => Some(l),
+            Layer::Student(s) => s.as_linear(),
+            _ => None,
+        }
+    }
+
+    /// The linear layer inside, mutably, if this is one (see [`Layer::as_linear`]).
+    pub fn as_linear_mut(&mut self) -> Option<&mut Linear<T>> {
+        match self {
+            Layer::Linear(l) => Some(l),
+            Layer::Student(s) => s.as_linear_mut(),
             _ => None,
         }
     }
@@ -147,6 +190,7 @@ impl<T: Scalar> Layer<T> {
             ),
             Layer::BatchNorm(b) => format!("BatchNorm({})", b.features()),
             Layer::Relu(_) => "Relu".to_string(),
+            Layer::Student(s) => s.describe(),
         }
     }
 }

@@ -1,8 +1,10 @@
 //! Networks: a [`NetConfig`] describes the architecture, [`Network`] holds the layers and runs
-//! forward and backward passes.
+//! forward and backward passes; [`Student`] plugs a student's layer functions into a network.
 
 mod config;
 mod network;
+mod student;
 
 pub use config::{BnPlacement, Init, NetConfig};
 pub use network::{NamedParam, Network, EVAL_CHUNK};
+pub use student::Student;

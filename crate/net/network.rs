@@ -44,12 +44,7 @@ impl<T: Scalar> Network<T> {
     pub fn new(layers: Vec<Layer<T>>, input: usize) -> Result<Self> {
         let mut width = input;
         for (i, layer) in layers.iter().enumerate() {
-            let expects = match layer {
-                Layer::Linear(l) => Some(l.in_features()),
-                Layer::BatchNorm(b) => Some(b.features()),
-                Layer::Relu(_) => None,
-            };
-            if let Some(e) = expects {
+            if let Some(e) = layer.in_features() {
                 if e != width {
                     return Err(Error::Shape(format!(
                         "layer {} ({}) expects {e} inputs but receives {width}",
@@ -156,10 +151,8 @@ impl<T: Scalar> Network<T> {
         }
         if lambda != 0.0 {
             let two_lambda = T::of(2.0 * lambda);
-            for layer in &mut self.layers {
-                if let Layer::Linear(l) = layer {
-                    l.dw.scaled_add(two_lambda, &l.w);
-                }
+            for l in self.layers.iter_mut().filter_map(Layer::as_linear_mut) {
+                l.dw.scaled_add(two_lambda, &l.w);
             }
         }
         Ok(loss)
@@ -169,10 +162,8 @@ impl<T: Scalar> Network<T> {
     pub fn l2(&self) -> f64 {
         self.layers
             .iter()
-            .filter_map(|l| match l {
-                Layer::Linear(l) => Some(l.w.iter().map(|&w| w.as_f64().powi(2)).sum::<f64>()),
-                _ => None,
-            })
+            .filter_map(Layer::as_linear)
+            .map(|l| l.w.iter().map(|&w| w.as_f64().powi(2)).sum::<f64>())
             .sum()
     }
 
@@ -227,7 +218,7 @@ impl<T: Scalar> Network<T> {
         let mut block = 0;
         let mut out = Vec::new();
         for layer in &mut self.layers {
-            if matches!(layer, Layer::Linear(_)) {
+            if layer.as_linear().is_some() {
                 block += 1;
             }
             for param in layer.params_mut() {
@@ -255,36 +246,40 @@ impl<T: Scalar> Network<T> {
 
     /// True if the network has batch-norm layers.
     pub fn has_batch_norm(&self) -> bool {
-        self.layers.iter().any(|l| matches!(l, Layer::BatchNorm(_)))
+        self.layers.iter().any(|l| l.as_batch_norm().is_some())
     }
 
     /// A copy of the network in another float type (e.g. an f32 net as f64 for a gradient check).
     pub fn cast<U: Scalar>(&self) -> Network<U> {
-        use crate::layers::{Linear, Relu};
-        let c1 = |a: &ndarray::Array1<T>| a.mapv(|v| U::of(v.as_f64()));
-        let layers = self
-            .layers
-            .iter()
-            .map(|l| match l {
-                Layer::Linear(l) => Layer::Linear(Linear::from_weights(
-                    l.w.mapv(|v| U::of(v.as_f64())),
-                    l.b.as_ref().map(c1),
-                )),
-                Layer::BatchNorm(b) => {
-                    let mut n = BatchNorm::new(b.features(), b.eps.as_f64());
-                    n.gamma = c1(&b.gamma);
-                    n.beta = c1(&b.beta);
-                    n.running_mean = c1(&b.running_mean);
-                    n.running_var = c1(&b.running_var);
-                    n.has_stats = b.has_stats;
-                    Layer::BatchNorm(n)
-                }
-                Layer::Relu(_) => Layer::Relu(Relu),
-            })
-            .collect();
         Network {
-            layers,
+            layers: self.layers.iter().map(cast_layer).collect(),
             input: self.input,
         }
+    }
+}
+
+/// One layer in another float type; a student's layer keeps its functions.
+fn cast_layer<T: Scalar, U: Scalar>(layer: &Layer<T>) -> Layer<U> {
+    use crate::layers::{Linear, Relu};
+    let c1 = |a: &ndarray::Array1<T>| a.mapv(|v| U::of(v.as_f64()));
+    match layer {
+        Layer::Linear(l) => Layer::Linear(Linear::from_weights(
+            l.w.mapv(|v| U::of(v.as_f64())),
+            l.b.as_ref().map(c1),
+        )),
+        Layer::BatchNorm(b) => {
+            let mut n = BatchNorm::new(b.features(), b.eps.as_f64());
+            n.gamma = c1(&b.gamma);
+            n.beta = c1(&b.beta);
+            n.running_mean = c1(&b.running_mean);
+            n.running_var = c1(&b.running_var);
+            n.has_stats = b.has_stats;
+            Layer::BatchNorm(n)
+        }
+        Layer::Relu(_) => Layer::Relu(Relu),
+        Layer::Student(s) => Layer::Student(
+            s.with_builtin(cast_layer(&s.builtin()))
+                .expect("a cast keeps the layer's kind"),
+        ),
     }
 }
