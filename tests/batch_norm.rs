@@ -244,6 +244,7 @@ fn adaptive_bn_recomputes_statistics_layer_by_layer_on_the_evaluation_set() {
                     assert_close!(bn.running_var, v, 1e-9);
                     normalise(&h, &m, &v, bn)
                 }
+                Layer::Student(_) => unreachable!("small_net has no student layers"),
             };
         }
         // And the adapted net in eval mode gives the same logits as a train-mode pass on x.

@@ -21,7 +21,7 @@ use rand::Rng;
 pub use moments::Moments;
 
 use crate::data::Dataset;
-use crate::layers::{Layer, Mode};
+use crate::layers::Mode;
 use crate::net::Network;
 use crate::{Error, Result, Scalar};
 
@@ -239,7 +239,7 @@ pub fn adapt<T: Scalar>(net: &Network<T>, x: ArrayView2<T>) -> Result<Network<T>
     let mut h: Option<ndarray::Array2<T>> = None;
     for layer in &mut adapted.layers {
         let input = h.as_ref().map_or(x, |a| a.view());
-        if let Layer::BatchNorm(bn) = layer {
+        if let Some(bn) = layer.as_batch_norm_mut() {
             let mut m = Moments::new(bn.features());
             m.add_rows(input);
             bn.set_running(m.mean_as(), m.var_as());

@@ -6,6 +6,7 @@ use std::time::Instant;
 use ndarray::{Array, Array1, Array2, ArrayD, Axis, Dimension};
 use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
+use rand::Rng;
 
 use super::compare::{compare, scalar, Expect};
 use super::guard;
@@ -711,6 +712,18 @@ pub fn check_network(student: &Student) -> Checked {
             Ok(net) => net,
             Err(e) => return check.failed(e.to_string()),
         };
+        // γ, β and the biases away from their initial 1 and 0, so that a forgotten γ or β shows.
+        let mut r = rng(72, Stream::Data);
+        for p in reference.params_mut() {
+            let (scale, offset) = match p.param.kind {
+                ParamKind::Gamma => (0.3, 1.0),
+                ParamKind::Beta | ParamKind::Bias => (0.3, 0.0),
+                ParamKind::Weight => continue,
+            };
+            for v in p.param.value.iter_mut() {
+                *v = offset + scale * r.sample::<f64, _>(StandardNormal);
+            }
+        }
         let mut mine = match reference.with_student(student) {
             Ok(net) => net,
             Err(e) => return check.failed(e.to_string()),

@@ -42,6 +42,8 @@ pub type BnBackwardFn = Arc<
 >;
 
 /// What a [`StudentLayer`] is, with the functions that compute it.
+// Never moved in a hot loop, like `Layer` itself.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 enum Kind<T> {
     Linear {

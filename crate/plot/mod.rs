@@ -1,9 +1,12 @@
 //! Figures as plotly [`Plot`]s, shared by the notebooks and `klayer reproduce`: learning curves
 //! (the report's cost/loss/accuracy figures), gradient-check box plots, the learning rate,
-//! accuracy against a hyper-parameter, and bar charts with error bars.
+//! accuracy against a hyper-parameter, and bar charts with error bars; [`pictures`]: sample
+//! images, first-layer weights, the confusion matrix and the most confident mistakes.
 //!
 //! In a notebook, show a figure with `plot.evcxr_display()`; [`to_standalone_html`] writes one
 //! that works offline.
+
+pub mod pictures;
 
 use plotly::common::{DashType, ErrorData, ErrorType, Line, Marker, Mode, Title};
 use plotly::layout::{
