@@ -37,7 +37,8 @@
 #      (scripts/evcxr/kernel_client.py warm), so every later kernel finds klayer and its
 #      dependencies compiled: a notebook's first cell then answers in seconds, not minutes.
 #      Done again only when the kernel, Cargo.toml/Cargo.lock, crate/ or the :dep cells change.
-#   6. Unless --install-only: `jupyter lab` on notebooks/, with Jupyter's config, data,
+#   6. Unless --install-only: `jupyter lab` on notebooks/ (or on $KLAYER_LAB_ROOT: scripts/assignment.sh
+#      lab starts it on assignment/), with Jupyter's config, data,
 #      runtime, settings and workspaces under .jupyter-home/ (project-local, git-ignored).
 set -euo pipefail
 
@@ -199,7 +200,7 @@ export JUPYTER_DATA_DIR="$JHOME/data"
 export JUPYTER_RUNTIME_DIR="$JHOME/runtime"
 export JUPYTERLAB_SETTINGS_DIR="$JHOME/lab/user-settings"
 export JUPYTERLAB_WORKSPACES_DIR="$JHOME/lab/workspaces"
-nbdir="$ROOT/notebooks"
+nbdir="${KLAYER_LAB_ROOT:-$ROOT/notebooks}"
 [ -d "$nbdir" ] || nbdir="$ROOT"
 extra=()
 [ "$(id -u)" = 0 ] && extra+=(--allow-root)

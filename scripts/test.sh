@@ -17,6 +17,10 @@
 #              cell and run with the cells that depend on it; bad values give one clear message
 #   browser    scripts/browser_test.py on the first executed copy with a plotly figure:
 #              JupyterLab + headless Chromium draw it; screenshot target/browser/notebook.png
+#   assignment scripts/assignment_test.py: the exercise notebooks of assignment/ through
+#              nbgrader (student versions generated, instructor/student/faulty submissions
+#              autograded at quick size and their scores and feedback checked), in
+#              target/assignment_test/
 #
 # Environment: KLAYER_DATA (CIFAR-10 folder) is passed through to the tests and notebooks.
 # SKIP_STAGES="fmt clippy" skips stages by name (for local iteration; CI skips none).
@@ -101,6 +105,7 @@ stage kernel    "$ROOT/.venv/bin/python" scripts/kernel_test.py
 stage notebooks notebooks_stage
 stage tips      tips_stage
 stage browser   browser_stage
+stage assignment "$ROOT/.venv/bin/python" scripts/assignment_test.py
 
 echo
 echo "[test.sh] all stages passed in $(hms $(( $(date +%s) - T_START )))"
