@@ -15,7 +15,8 @@
 #      missing (~12-20 min from cold).
 #   2. A project-local Python venv .venv with the exact packages of
 #      scripts/requirements-jupyter.txt (JupyterLab, plotly's offline JupyterLab renderer,
-#      nbclient, nbformat, playwright). Re-installed only when that file changes.
+#      nbclient, nbformat, playwright; numpy and safetensors for reading checkpoints).
+#      Re-installed only when that file changes.
 #      plotly.js is copied from the venv's plotly package to .venv/share/klayer/plotly.min.js,
 #      where `klayer reproduce` looks for it to draw PNG figures (its --plotly-js default).
 #   3. The kernel spec "rust" in .venv/share/jupyter/kernels/rust (the venv's own Jupyter data
@@ -83,7 +84,7 @@ fi
 stamp="$VENV/.klayer-requirements.sha256"
 venv_has_packages() {  # cheap: finds the packages without importing them
     "$VENV/bin/python" -c 'import importlib.util as u, sys
-sys.exit(any(u.find_spec(m) is None for m in ("jupyterlab", "nbclient", "nbformat", "plotly", "playwright")))' 2>/dev/null
+sys.exit(any(u.find_spec(m) is None for m in ("jupyterlab", "nbclient", "nbformat", "plotly", "playwright", "numpy", "safetensors")))' 2>/dev/null
 }
 want="$(sha256sum "$REQS" | cut -d' ' -f1) $("$PYTHON" -c 'import sys; print(sys.version.split()[0])')"
 have="$(cat "$stamp" 2>/dev/null || true)"
@@ -97,7 +98,7 @@ else
     fi
     say "venv $VENV: installing $(basename "$REQS") (pinned; about a minute)"
     "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$REQS"
-    "$VENV/bin/python" -c 'import jupyterlab, nbclient, nbformat, plotly, playwright' \
+    "$VENV/bin/python" -c 'import jupyterlab, nbclient, nbformat, plotly, playwright, numpy, safetensors' \
         || die "venv packages do not import after install"
     printf '%s\n' "$want" > "$stamp"
 fi

@@ -1,6 +1,8 @@
 //! Checkpoints: a saved network loads back identical, runs the same forward pass in plain
 //! numpy (scripts/checkpoint_numpy.py), and a damaged or foreign file gets a clear error.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -57,6 +59,36 @@ fn trained<T: Scalar>(
     net
 }
 
+/// The state a checkpoint keeps, layer by layer: weights, biases, γ, β, ε and the BN
+/// statistics (not the gradients or caches of the last training step).
+fn assert_same_state<T: Scalar>(a: &Network<T>, b: &Network<T>) {
+    use klayer::layers::Layer;
+    assert_eq!(a.input_features(), b.input_features());
+    assert_eq!(
+        a.layers.len(),
+        b.layers.len(),
+        "{} vs {}",
+        a.describe(),
+        b.describe()
+    );
+    for (i, (x, y)) in a.layers.iter().zip(&b.layers).enumerate() {
+        match (x, y) {
+            (Layer::Linear(x), Layer::Linear(y)) => assert!(x.w == y.w && x.b == y.b, "layer {i}"),
+            (Layer::BatchNorm(x), Layer::BatchNorm(y)) => {
+                assert!(
+                    x.gamma == y.gamma && x.beta == y.beta && x.eps == y.eps,
+                    "layer {i}"
+                );
+                assert_eq!(x.has_stats(), y.has_stats(), "layer {i}");
+                assert_eq!(x.running_mean(), y.running_mean(), "layer {i}");
+                assert_eq!(x.running_var(), y.running_var(), "layer {i}");
+            }
+            (Layer::Relu(_), Layer::Relu(_)) => {}
+            _ => panic!("layer {i}: {} vs {}", a.describe(), b.describe()),
+        }
+    }
+}
+
 #[test]
 fn a_saved_network_loads_back_identical_with_its_bn_statistics_and_input_normalisation() {
     let (pixels, labels) = images(300, 1);
@@ -67,7 +99,7 @@ fn a_saved_network_loads_back_identical_with_its_bn_statistics_and_input_normali
         let path = dir.path().join("net.safetensors");
         save(&path, &net, Some(&norm)).unwrap();
         let back = load::<f32>(&path).unwrap();
-        assert_eq!(back.net, net, "{bn:?}");
+        assert_same_state(&back.net, &net);
         assert_eq!(back.input.as_ref(), Some(&norm));
         if bn != BnPlacement::None {
             let bns: Vec<_> = back
@@ -88,9 +120,9 @@ fn a_saved_network_loads_back_identical_with_its_bn_statistics_and_input_normali
         let net64 = trained::<f64>(bn, &norm, &pixels, &labels);
         save(&path, &net64, None).unwrap();
         let back = load::<f64>(&path).unwrap();
-        assert_eq!(back.net, net64);
+        assert_same_state(&back.net, &net64);
         assert_eq!(back.input, None);
-        assert_eq!(load::<f32>(&path).unwrap().net, net64.cast::<f32>());
+        assert_same_state(&load::<f32>(&path).unwrap().net, &net64.cast::<f32>());
     }
     // Written through a temporary file: nothing else is left in the folder.
     let left: Vec<_> = fs::read_dir(dir.path())
@@ -287,4 +319,61 @@ fn numpy_runs_a_saved_network_to_the_same_predictions() {
             "a constant prediction proves little"
         );
     }
+}
+
+fn klayer(args: &[&str], data: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_klayer"))
+        .args(args)
+        .env("KLAYER_DATA", data)
+        .output()
+        .unwrap()
+}
+
+fn json_of(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+#[test]
+fn the_cli_saves_a_trained_net_and_evaluates_it_to_the_same_test_accuracy() {
+    let Some(data) = common::cifar10_dir() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("net.safetensors");
+    let file_arg = file.to_str().unwrap();
+    let trained = json_of(&klayer(
+        &[
+            "train",
+            "--n-train",
+            "2000",
+            "--n-val",
+            "500",
+            "--n-s",
+            "20",
+            "--cycles",
+            "1",
+        ]
+        .into_iter()
+        .chain(["--json", "--save", file_arg])
+        .collect::<Vec<_>>(),
+        &data,
+    ));
+    let evaluated = json_of(&klayer(&["eval", "--load", file_arg, "--json"], &data));
+    assert_eq!(evaluated["images"], 10_000);
+    assert_eq!(evaluated["test_acc"], trained["test_acc"]);
+    // A damaged file: a non-zero exit and a message naming it.
+    let bytes = fs::read(&file).unwrap();
+    fs::write(&file, &bytes[..bytes.len() / 3]).unwrap();
+    let out = klayer(&["eval", "--load", file_arg], &data);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("not a usable klayer checkpoint"),
+        "{err}"
+    );
 }

@@ -136,7 +136,7 @@ fn the_link_check_catches_missing_outside_and_absolute_targets() {
     assert_eq!(problem(&page, "#a-heading"), None);
     for bad in [
         "figures/three_layer_bn.png",
-        "../../../shared/seed/report.txt",
+        "../../../elsewhere/notes.txt",
         "/etc/hostname",
     ] {
         assert!(problem(&page, bad).is_some(), "{bad} passed");

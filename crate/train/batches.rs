@@ -52,7 +52,7 @@ impl<'a, T: Scalar> BatchStream<'a, T> {
     /// A stream of batches of `batch` images of `data`, shuffled with `rng`.
     ///
     /// # Errors
-    /// [`crate::Error::Config`] if `batch` is 0 or larger than the data set.
+    /// [`crate::Error::InvalidConfig`] if `batch` is 0 or larger than the data set.
     pub fn new(data: &'a Dataset<T>, batch: usize, rng: ChaCha8Rng) -> crate::Result<Self> {
         if batch == 0 || batch > data.len() {
             return Err(crate::Error::config(

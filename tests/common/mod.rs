@@ -17,9 +17,8 @@ pub fn cifar10_dir() -> Option<PathBuf> {
         Ok(dir) => Some(dir),
         Err(e) if env.is_none() && std::env::var_os("CI").is_none() => {
             eprintln!(
-                "skipped: this test needs the real CIFAR-10 ({e}). Get it with \
-                 `cargo run --release -- download` (into ./data) or point KLAYER_DATA at a \
-                 cifar-10-batches-bin folder."
+                "skipped (needs the real CIFAR-10): {e}. From the repository: \
+                 `cargo run --release -- download`."
             );
             None
         }
