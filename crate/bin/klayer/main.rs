@@ -290,7 +290,7 @@ fn plan_train(
             (batches as u128 * train.batch as u128).saturating_mul(params * 2),
         );
     }
-    budget.check(args::MAX_WORK)?;
+    budget.check(args::MAX_WORK, args::FLOPS_PER_SECOND)?;
     let history = history.map(OutputPath::check).transpose()?;
     Ok(TrainPlan {
         net,
@@ -428,7 +428,7 @@ fn plan_gradcheck(
                 .saturating_mul(params)
                 .saturating_mul(2),
         );
-    budget.check(args::MAX_GRADCHECK_WORK)?;
+    budget.check(args::MAX_GRADCHECK_WORK, args::GRADCHECK_FLOPS_PER_SECOND)?;
     Ok(GradPlan {
         net,
         features,
