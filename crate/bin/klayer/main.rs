@@ -257,8 +257,8 @@ fn plan_train(
     let n_val = load.n_val;
     let n_test = load.n_test.unwrap_or(TEST_IMAGES);
     let steps = train.schedule.total_steps() as u128;
-    // Learning-curve points (checked to be at most one per step), the first, the final ones.
-    let evals = (train.evals_per_cycle * train.schedule.cycles()) as u128 + 2;
+    // Learning-curve points (at most one per step), the first, the final ones.
+    let evals = (train.evals_per_cycle as u128 * train.schedule.cycles() as u128).min(steps) + 2;
     let curve_rows = train.train_eval_limit.map_or(n_train, |l| l.min(n_train)) + n_val;
     let largest_set = n_train.max(n_val).max(n_test);
     let (eval_chunk, tta_copy) = match train.bn_stats {
