@@ -60,7 +60,7 @@ impl GradCheckConfig {
             return Err(Error::config(
                 "h",
                 format!(
-                    "{}: the difference step must be in (0, {MAX_H}] (1e-4 is the default; a \
+                    "{:e}: the difference step must be in (0, {MAX_H}] (1e-4 is the default; a \
                      large step does not estimate a derivative)",
                     self.h
                 ),

@@ -1,8 +1,8 @@
 //! Writing output files safely: a regular file is replaced atomically (a temporary file in the
-//! same directory, synced, then renamed over it, keeping the old file's permissions), so a
-//! crash never leaves a half-written file; anything that is not a regular file (`/dev/null`,
-//! `/dev/stdout`, a FIFO) is written through, never replaced; a symbolic link is followed, so
-//! the link stays and its target gets the new contents.
+//! same directory, synced, then renamed over it, keeping the old file's permissions and
+//! owner), so a crash never leaves a half-written file; anything that is not a regular file
+//! (`/dev/null`, `/dev/stdout`, a FIFO) is written through, never replaced; a symbolic link is
+//! followed, so the link stays and its target gets the new contents.
 //!
 //! [`OutputPath::check`] does every check that can fail before the work whose result is to be
 //! written starts (the directory exists and is writable, the path is not a directory), so a
@@ -45,9 +45,13 @@ pub enum OutputKind {
     New,
     /// An existing regular file, replaced atomically; it keeps its permissions.
     Replace(Permissions),
-    /// Not a regular file (a device such as `/dev/null`, a FIFO, a socket): opened and written
-    /// in place, never replaced.
+    /// Not a regular file (a device such as `/dev/null`, a FIFO, a socket), or a regular file
+    /// reached through a file descriptor (`/dev/stdout` redirected to a file): opened and
+    /// written in place, never replaced.
     WriteThrough,
+    /// A writable regular file in a directory that does not accept new files: truncated and
+    /// written in place (not atomic: there is no other way).
+    Overwrite,
 }
 
 impl OutputPath {
@@ -86,9 +90,12 @@ impl OutputPath {
                     // `/dev/stdout` redirected to a file: replacing the file would cut it off
                     // from the descriptor that still writes to it.
                     (given.clone(), OutputKind::WriteThrough)
-                } else {
-                    check_dir_writable(&target)?;
+                } else if check_dir_writable(&target).is_ok() {
                     (target, OutputKind::Replace(m.permissions()))
+                } else {
+                    // The file may be written but its directory takes no new files: the
+                    // only way left is in place.
+                    (target, OutputKind::Overwrite)
                 }
             }
             Ok(_) => (given.clone(), OutputKind::WriteThrough),
@@ -120,6 +127,16 @@ impl OutputPath {
                     .map_err(|e| Error::io(&self.target, e))?;
                 f.write_all(bytes)
                     .and_then(|()| f.flush())
+                    .map_err(|e| Error::io(&self.target, e))
+            }
+            OutputKind::Overwrite => {
+                let mut f = OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .open(&self.target)
+                    .map_err(|e| Error::io(&self.target, e))?;
+                f.write_all(bytes)
+                    .and_then(|()| f.sync_all())
                     .map_err(|e| Error::io(&self.target, e))
             }
             OutputKind::New => replace(&self.target, bytes, None),
@@ -226,6 +243,12 @@ fn replace(path: &Path, bytes: &[u8], perm: Option<Permissions>) -> Result<()> {
         .map_err(|e| Error::io(path, e))?;
     if let Some(perm) = perm {
         fs::set_permissions(tmp.path(), perm).map_err(|e| Error::io(path, e))?;
+        // Keep the owner too where this user may (root writing someone else's file).
+        #[cfg(unix)]
+        if let Ok(m) = fs::metadata(path) {
+            use std::os::unix::fs::MetadataExt;
+            let _ = std::os::unix::fs::chown(tmp.path(), Some(m.uid()), Some(m.gid()));
+        }
     }
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
@@ -289,18 +312,41 @@ mod tests {
         assert_eq!(fs::read(dir.path().join("created.json")).unwrap(), b"c");
     }
 
+    /// A character device like `/dev/null` (1, 3) or `/dev/full` (1, 7), made in `dir` so that
+    /// a regression replaces the copy, not the machine's device; `None` where this user may
+    /// not make device nodes.
+    #[cfg(unix)]
+    fn device(dir: &Path, name: &str, minor: u32) -> Option<PathBuf> {
+        let p = dir.join(name);
+        let made = std::process::Command::new("mknod")
+            .arg(&p)
+            .args(["c", "1", &minor.to_string()])
+            .stderr(std::process::Stdio::null())
+            .status();
+        if made.is_ok_and(|s| s.success()) {
+            Some(p)
+        } else {
+            eprintln!("skipped: this user cannot make device nodes (mknod)");
+            None
+        }
+    }
+
     #[test]
     #[cfg(unix)]
     fn a_device_is_written_through_not_replaced() {
-        let out = OutputPath::check("/dev/null").unwrap();
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let Some(null) = device(dir.path(), "null", 3) else {
+            return;
+        };
+        let out = OutputPath::check(&null).unwrap();
         assert_eq!(out.kind, OutputKind::WriteThrough);
         out.write(b"discarded").unwrap();
-        assert!(!fs::metadata("/dev/null").unwrap().is_file());
-        if Path::new("/dev/full").exists() {
-            let err = write_atomic(Path::new("/dev/full"), b"x").unwrap_err();
-            assert!(err.to_string().contains("/dev/full"), "{err}");
-            assert!(!fs::metadata("/dev/full").unwrap().is_file());
-        }
+        assert!(fs::metadata(&null).unwrap().file_type().is_char_device());
+        let full = device(dir.path(), "full", 7).unwrap();
+        let err = write_atomic(&full, b"x").unwrap_err();
+        assert!(err.to_string().contains("full"), "{err}");
+        assert!(fs::metadata(&full).unwrap().file_type().is_char_device());
     }
 
     #[test]

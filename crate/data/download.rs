@@ -216,12 +216,19 @@ fn fetch_and_unpack(
 }
 
 fn already_exists(target: &Path) -> Error {
+    let root = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     Error::io(
         target,
         io::Error::new(
             io::ErrorKind::AlreadyExists,
-            "already exists and is not overwritten: use it (set KLAYER_DATA to it), or replace \
-             it with a fresh verified copy: `klayer download --force`",
+            format!(
+                "already exists and is not overwritten: use it (set KLAYER_DATA to it), or \
+                 replace it with a fresh verified copy: `klayer download --force --dir {}`",
+                root.display()
+            ),
         ),
     )
 }

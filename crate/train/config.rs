@@ -72,7 +72,7 @@ impl TrainConfig {
     /// Checks every setting against a training set of `n_train` images.
     ///
     /// Besides the ranges of each setting: at most [`MAX_STEPS`](super::MAX_STEPS) update
-    /// steps, at most one learning-curve point per step, PreciseBN after training on at most
+    /// steps and learning-curve points per cycle, PreciseBN after training on at most
     /// [`MAX_PRECISE_IMAGES`] images, and PreciseBN during training re-estimated at least once.
     pub fn check(&self, n_train: usize) -> Result<()> {
         if self.batch == 0 {
@@ -136,16 +136,16 @@ impl TrainConfig {
         if self.evals_per_cycle == 0 {
             return Err(Error::config("evals_per_cycle", "must be at least 1"));
         }
-        let evals = self.evals_per_cycle.checked_mul(self.schedule.cycles());
-        if evals.is_none_or(|e| e > steps) {
+        // At most one point per step is recorded; beyond the step limit a count is a mistake
+        // (and `evals_per_cycle × cycles` could overflow).
+        if self.evals_per_cycle > super::MAX_STEPS {
             return Err(Error::config(
                 "evals_per_cycle",
                 format!(
-                    "{} per cycle over {} cycles is more than one learning-curve point per \
-                     update step ({steps} steps); it must be at most {}",
+                    "{}: more learning-curve points per cycle than a run may have steps \
+                     ({}); at most one point per step is recorded anyway",
                     self.evals_per_cycle,
-                    self.schedule.cycles(),
-                    steps / self.schedule.cycles().max(1)
+                    super::MAX_STEPS
                 ),
             ));
         }

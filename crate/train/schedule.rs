@@ -175,7 +175,7 @@ impl LrSchedule {
                 format!(
                     "{what} = {} update steps; the limit is {MAX_STEPS} (each step keeps 16 \
                      bytes of history and takes a millisecond or more: hours at the limit)",
-                    total.map_or("more than 2^64".to_string(), |t| t.to_string())
+                    total.map_or("2^64 or more".to_string(), |t| t.to_string())
                 ),
             )),
         }

@@ -330,7 +330,9 @@ impl DataArgs {
 /// Floating-point operations the default 3-layer run does per second on two cores (its
 /// 9,000 steps of 6 · 100 · 158,000 operations, plus evaluations, in about 11 s), used to turn
 /// an operation count into a duration for the messages.
-const FLOPS_PER_SECOND: f64 = 1e11;
+pub const FLOPS_PER_SECOND: f64 = 1e11;
+/// The same for a gradient check, whose tiny products run far below full speed.
+pub const GRADCHECK_FLOPS_PER_SECOND: f64 = 1e9;
 
 /// What a command will need, estimated from its settings before anything is allocated, and
 /// checked against limits: memory against what this machine has available, work against a
@@ -347,8 +349,8 @@ pub struct Budget {
 /// Most floating-point operations a training or benchmark run may take: 1e16, about a day at
 /// [`FLOPS_PER_SECOND`].
 pub const MAX_WORK: u128 = 10_000_000_000_000_000;
-/// Most floating-point operations a gradient check may take: 2e12 (its tiny products run at
-/// about a gigaflop per second, so this is about half an hour).
+/// Most floating-point operations a gradient check may take: 2e12, about half an hour at
+/// [`GRADCHECK_FLOPS_PER_SECOND`].
 pub const MAX_GRADCHECK_WORK: u128 = 2_000_000_000_000;
 
 /// Sizes of a net's layers: (weights and other parameters, activations per image).
@@ -432,8 +434,9 @@ impl Budget {
     }
 
     /// Checks the totals against the limits: memory against what this machine has available,
-    /// work against `max_work`. The error names the flag of the largest part.
-    pub fn check(&self, max_work: u128) -> Result<()> {
+    /// work against `max_work` operations, done at `flops_per_second`. The error names the
+    /// flag of the largest part.
+    pub fn check(&self, max_work: u128, flops_per_second: f64) -> Result<()> {
         let total = |v: &[(&str, &'static str, u128)]| {
             v.iter().fold(0u128, |s, &(_, _, b)| s.saturating_add(b))
         };
@@ -450,7 +453,7 @@ impl Budget {
                 flag,
                 format!(
                     "this needs about {} of memory (most of it for {what}), more than the {} \
-                     limit ({source}); use smaller sizes",
+                     limit ({source}); lower {flag}",
                     human_bytes(bytes),
                     human_bytes(limit as u128)
                 ),
@@ -463,11 +466,11 @@ impl Budget {
                 flag,
                 format!(
                     "this needs about {:.1e} floating-point operations (most of them for \
-                     {what}), more than the limit of {:.0e} (about {} on two cores); use \
-                     smaller sizes or fewer steps",
+                     {what}), more than the limit of {:.0e} (about {} on two cores); lower \
+                     {flag}",
                     flops as f64,
                     max_work as f64,
-                    human_seconds(max_work as f64 / FLOPS_PER_SECOND)
+                    human_seconds(max_work as f64 / flops_per_second)
                 ),
             ));
         }
@@ -498,6 +501,7 @@ pub fn memory_limit() -> (u64, &'static str) {
 fn human_bytes(b: u128) -> String {
     let b = b as f64;
     match b {
+        b if b >= 1e15 => format!("{b:.1e} bytes"),
         b if b >= 1e12 => format!("{:.1} TB", b / 1e12),
         b if b >= 1e9 => format!("{:.1} GB", b / 1e9),
         b => format!("{:.0} MB", b / 1e6),

@@ -8,7 +8,7 @@ use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
 use serde_json::json;
 
-use crate::args::{count, Budget, NetArgs, CLASSES, MAX_WORK};
+use crate::args::{count, Budget, NetArgs, CLASSES, FLOPS_PER_SECOND, MAX_WORK};
 use crate::Outcome;
 use klayer::bn_stats::update_ema;
 use klayer::data::Dataset;
@@ -131,7 +131,7 @@ pub fn plan(args: BenchArgs) -> Result<BenchPlan> {
             EVAL_IMAGES as u128 * per_image,
         );
     }
-    budget.check(MAX_WORK)?;
+    budget.check(MAX_WORK, FLOPS_PER_SECOND)?;
     Ok(BenchPlan { args, net })
 }
 
