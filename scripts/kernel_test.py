@@ -48,6 +48,7 @@ import time
 import traceback
 from pathlib import Path
 
+sys.dont_write_bytecode = True  # no __pycache__ in scripts/evcxr
 sys.path.insert(0, str(Path(__file__).resolve().parent / "evcxr"))
 from kernel_client import NOTEBOOKS, ROOT, Kernel, dep_cells, text_of, use_project_jupyter_dirs  # noqa: E402
 
