@@ -53,11 +53,18 @@
 //! ```
 //!
 //! On success the cell's value is the [`Report`], which shows as an HTML table
-//! ([`Report::evcxr_display`]). On failure the checker returns `Err(`[`ExerciseError`]`)`: the
-//! `?` ends the cell early and the kernel prints the report's text (its `Display`) to stderr.
-//! Nothing panics, so the kernel keeps every variable. The same call without `?` as the cell's
-//! last expression shows the `Result` instead. Checkers never panic: wrong inputs from the
-//! student end up in the report.
+//! ([`Report::evcxr_display`]). On failure the checker returns `Err(`[`ExerciseError`]`)`
+//! instead; nothing panics, so the kernel keeps its variables. Inside an evcxr kernel the failed
+//! report's HTML table is shown in the cell's output first, then `?` ends the cell with the
+//! error. With the project's patched evcxr kernel (scripts/evcxr) that makes the cell an
+//! `error` output, which is what nbclient and nbgrader count as a failed cell (0 points for a
+//! graded test cell); this was checked by running such cells through nbclient on that kernel.
+//! With an unpatched evcxr 0.22 the `?` only prints the error and the cell counts as passed, so
+//! graded cells need the patched kernel. Written without `?` as the cell's last expression, the
+//! checker's `Result` is shown instead and the cell passes either way: use that for practice
+//! cells, not graded ones.
+//!
+//! Checkers never panic: everything wrong with the student's function ends up in the report.
 //!
 //! A student's layers can also be trained: see [`Student`] and
 //! [`crate::net::Network::with_student`].

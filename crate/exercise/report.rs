@@ -171,23 +171,35 @@ impl Report {
     }
 
     /// `Ok(self)` if passed, else `Err(ExerciseError)` holding it.
+    ///
+    /// Inside an evcxr kernel (the environment variable `EVCXR_IS_RUNTIME` is set) a failed
+    /// report is shown as its HTML table right away, in the cell's own output: the error that
+    /// `?` then prints goes to stderr, which the kernel may deliver after the cell has finished.
+    /// The error's text is then only the verdict line.
     pub fn into_result(self) -> Result<Report, ExerciseError> {
         if self.passed() {
-            Ok(self)
-        } else {
-            Err(ExerciseError(Box::new(self)))
+            return Ok(self);
         }
+        let shown = std::env::var_os("EVCXR_IS_RUNTIME").is_some();
+        if shown {
+            self.evcxr_display();
+        }
+        Err(ExerciseError {
+            report: Box::new(self),
+            shown,
+        })
     }
 
+    /// `title: passed — 3/3 points (0.00 s)` or `title: FAILED — 0 points (0.00 s)`.
     fn verdict(&self) -> String {
-        format!(
-            "{}: {} — {}/{} points ({:.2} s)",
-            self.title,
-            if self.passed() { "passed" } else { "FAILED" },
-            self.points(),
-            self.max_points,
-            self.seconds
-        )
+        if self.passed() {
+            format!(
+                "{}: passed — {}/{} points ({:.2} s)",
+                self.title, self.max_points, self.max_points, self.seconds
+            )
+        } else {
+            format!("{}: FAILED — 0 points ({:.2} s)", self.title, self.seconds)
+        }
     }
 
     /// The report as an HTML table (what [`Report::evcxr_display`] shows).
@@ -349,27 +361,35 @@ impl fmt::Display for Report {
     }
 }
 
-/// A failed check: the [`Report`] (boxed), shown as its text table by `Display` and `Debug`
-/// alike, so that however a kernel prints the error the student reads the table.
+/// A failed check: the [`Report`] (boxed). `Display` and `Debug` alike show its text table (or,
+/// when the table was already shown in a notebook, see [`Report::into_result`], the verdict
+/// line), so that however a kernel prints the error the student reads the verdict.
 #[derive(Clone, PartialEq)]
-pub struct ExerciseError(pub Box<Report>);
+pub struct ExerciseError {
+    report: Box<Report>,
+    shown: bool,
+}
 
 impl ExerciseError {
     /// The report.
     pub fn report(&self) -> &Report {
-        &self.0
+        &self.report
     }
 }
 
 impl fmt::Display for ExerciseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
+        if self.shown {
+            write!(f, "{} (the table is above)", self.report.verdict())
+        } else {
+            fmt::Display::fmt(&self.report, f)
+        }
     }
 }
 
 impl fmt::Debug for ExerciseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
+        fmt::Display::fmt(self, f)
     }
 }
 
@@ -389,7 +409,7 @@ impl Points for Result<Report, ExerciseError> {
                 Ok(r)
             }
             Err(mut e) => {
-                e.0.max_points = n;
+                e.report.max_points = n;
                 Err(e)
             }
         }

@@ -14,6 +14,13 @@ use crate::{Error, Result, Scalar};
 /// A student's functions for a linear layer and/or a BN layer, in the signatures of
 /// [`crate::exercise`]'s checkers (plain `f64` ndarrays, one example per row).
 ///
+/// [`Network::with_student`] puts them into a network, which then trains with
+/// [`crate::train::train`] as usual: the optimizer, the L2 term, the BN statistics (the EMA
+/// and PreciseBN use the mean and variance the student's BN forward returns; Adaptive BN
+/// recomputes them) and the gradient check all work on it. A `Network<f32>` works too (values
+/// are converted to `f64` for each call); with the reference solutions, a training run gives the
+/// built-in layers' history to round-off.
+///
 /// # Example
 /// ```
 /// use ndarray::{Array1, Array2, Axis};
