@@ -203,20 +203,7 @@ pub fn save<T: Scalar>(path: &Path, net: &Network<T>, input: Option<&InputNorm>)
         .collect::<Vec<_>>();
     let bytes = safetensors::serialize(views, Some(metadata))
         .map_err(|e| Error::Shape(format!("cannot serialise the network: {e}")))?;
-    write_atomic(path, &bytes)
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder renamed into place.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-    std::io::Write::write_all(&mut tmp, bytes).map_err(|e| Error::io(path, e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
+    crate::output::write_atomic(path, &bytes)
 }
 
 /// Loads a checkpoint written by [`save`], as a network of float type `T` (an f64 checkpoint

@@ -381,3 +381,22 @@ fn three_layer_bn_net_learns_real_cifar10() {
     let acc = h.test_acc().unwrap();
     assert!(acc > 0.40, "test accuracy {acc} after {} steps", h.steps);
 }
+
+#[test]
+fn a_network_too_large_to_allocate_is_refused_by_build_not_by_a_panic() {
+    for hidden in [
+        vec![usize::MAX],
+        vec![100_000_000],
+        vec![50, usize::MAX / 2, 50],
+    ] {
+        let err = NetConfig::new(&hidden)
+            .build::<f32>()
+            .expect_err("a net this size cannot be built");
+        let msg = err.to_string();
+        assert!(msg.contains("hidden") && msg.contains("weights"), "{msg}");
+    }
+    // The report's widest net is far below the limit.
+    assert!(NetConfig::new(&[512, 256, 128, 64, 32, 16])
+        .build::<f32>()
+        .is_ok());
+}

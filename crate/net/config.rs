@@ -9,6 +9,10 @@ use crate::layers::{BatchNorm, Layer, Linear, Relu};
 use crate::rng::{rng, Stream};
 use crate::{Error, Result, Scalar};
 
+/// Most weights a network may have (checked by [`NetConfig::check`] before anything is
+/// allocated): a billion, 4 GB in f32. The report's widest net has 1.7 million.
+pub const MAX_WEIGHTS: usize = 1_000_000_000;
+
 /// Where batch normalization goes in each hidden block, if anywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -131,7 +135,28 @@ impl NetConfig {
         if !(self.bn_eps.is_finite() && self.bn_eps >= 0.0) {
             return Err(Error::config("bn_eps", "must be finite and ≥ 0"));
         }
-        Ok(())
+        let mut sizes = vec![self.input];
+        sizes.extend(&self.hidden);
+        sizes.push(self.classes);
+        let weights = sizes.windows(2).try_fold(0usize, |sum, pair| {
+            pair[0]
+                .checked_mul(pair[1])
+                .and_then(|n| sum.checked_add(n))
+        });
+        match weights {
+            Some(n) if n <= MAX_WEIGHTS => Ok(()),
+            _ => Err(Error::config(
+                "hidden",
+                format!(
+                    "{:?} with {} inputs and {} classes has more than {MAX_WEIGHTS} weights \
+                     (the limit: {} GB in f32); use smaller layers",
+                    self.hidden,
+                    self.input,
+                    self.classes,
+                    MAX_WEIGHTS * 4 / 1_000_000_000
+                ),
+            )),
+        }
     }
 
     /// Builds the network, with every random number drawn from [`NetConfig::seed`]. Weights are
