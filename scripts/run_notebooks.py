@@ -300,6 +300,15 @@ def run_tips(path: Path, args) -> bool:
                     log(f"  ok   tip {desc} ({time.monotonic() - t:.1f} s)")
             for desc, source, message in bad:
                 _, text = run(p, source)
+                # evcxr forwards a cell's stderr (where a `?` error is printed) asynchronously:
+                # it can arrive after the reply, during the next execution. Give it a moment and
+                # run a command that compiles nothing, and read both.
+                time.sleep(2)
+                flush = nbformat.v4.new_code_cell(":version")
+                nb.cells.append(flush)
+                client.execute_cell(flush, len(nb.cells) - 1)
+                nb.cells.pop()
+                text += "\n" + cell_text(flush)
                 m = SETTING_RE.match(message)
                 # The crate's message, whether the kernel shows the error's Display or Debug form.
                 wanted = [m.group(1), m.group(2)] if m else [message]

@@ -133,16 +133,12 @@ impl LambdaGrid {
         Ok(Comparison::new(scale)
             .row(
                 format!(
-                    "best λ = {best:.0e} (the report kept {:.0e}): validation",
+                    "best λ = {best:.0e} (the report kept {:.0e})",
                     report::LAMBDA_KEPT
                 ),
                 runs,
                 report::at(&report::LAMBDA_FINE, report::LAMBDA_KEPT),
             )
-            .row(
-                format!("best λ = {best:.0e}: test"),
-                runs,
-                report::THREE_LAYER_BN,
-            ))
+            .row(format!("best λ = {best:.0e}"), runs, report::THREE_LAYER_BN))
     }
 }

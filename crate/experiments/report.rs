@@ -305,8 +305,8 @@ impl Comparison {
         let mut notes = String::new();
         for r in &self.rows {
             let ours = Summary::of(&r.ours);
-            let label = if what == "acc. %" && r.metric == Metric::Validation {
-                format!("{} (validation)", r.label)
+            let label = if what == "acc. %" {
+                format!("{} ({})", r.label, r.metric.name())
             } else {
                 r.label.clone()
             };
