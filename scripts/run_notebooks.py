@@ -484,11 +484,10 @@ def main() -> int:
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.environ["EVCXR_TMPDIR"] = str(evcxr_dir)
-            # evcxr's `:cache` lives in $XDG_CACHE_HOME/evcxr and is not safe for concurrent
-            # kernels (seen: "Failed to wrap rustc: cannot parse integer from empty string"
-            # while another run used it); give this run its own, under the same lock.
-            os.environ["XDG_CACHE_HOME"] = str(evcxr_dir / "cache")
-            log(f"evcxr build folder: {evcxr_dir} (its :cache in {evcxr_dir / 'cache'})")
+            # evcxr's `:cache` (in ~/.cache/evcxr) is shared with every other kernel: the
+            # patched kernel (scripts/evcxr/patches) makes it safe for concurrent kernels, and
+            # `scripts/lab.sh` has already compiled klayer and its dependencies into it.
+            log(f"evcxr build folder: {evcxr_dir}")
         except BlockingIOError:
             lock_file.close()
             lock_file = None

@@ -6,9 +6,11 @@
 # Stages, in order; it stops at the first that fails and says which:
 #   fmt        cargo fmt --all -- --check
 #   clippy     cargo clippy --all-targets -- -D warnings
-#   test       cargo test (unit, integration and doc tests; the test profile is opt-level 3)
-#   lab        scripts/lab.sh --install-only --no-warm (patched evcxr_jupyter, .venv, kernel spec,
-#              JupyterLab settings; the warm-up is skipped: the notebooks stage has its own cache)
+#   lab        scripts/lab.sh --install-only (patched evcxr_jupyter, .venv, kernel spec,
+#              JupyterLab settings, and the warm-up: klayer and its dependencies compiled once
+#              into evcxr's shared cache, which the notebooks, tips and assignment stages reuse)
+#   test       cargo test (unit, integration and doc tests; the test profile is opt-level 3;
+#              the checkpoint test reads a saved net with the venv's numpy)
 #   kernel     scripts/kernel_test.py: the kernel with a private empty cache: 3 kernels compiling
 #              at once, cache reuse and self-healing, Run All stopping at the first error (~3 min)
 #   notebooks  scripts/run_notebooks.py: every notebooks/*.ipynb, headless, KLAYER_QUICK=1;
@@ -99,8 +101,8 @@ browser_stage() {
 
 stage fmt       cargo fmt --all -- --check
 stage clippy    cargo clippy --all-targets -- -D warnings
+stage lab       bash scripts/lab.sh --install-only
 stage test      cargo test
-stage lab       bash scripts/lab.sh --install-only --no-warm
 stage kernel    "$ROOT/.venv/bin/python" scripts/kernel_test.py
 stage notebooks notebooks_stage
 stage tips      tips_stage
