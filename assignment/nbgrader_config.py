@@ -11,13 +11,13 @@ grading makes, gradebook.db the scores. Only source/ is committed.
 import os
 import re
 
-from nbconvert.preprocessors import Preprocessor
 from nbgrader.preprocessors import (
     AssignLatePenalties,
     CheckCellMetadata,
     Execute,
     IgnorePattern,
     LimitOutput,
+    NbGraderPreprocessor,
     SaveAutoGrades,
 )
 from nbconvert.preprocessors import ClearMetadataPreprocessor
@@ -81,7 +81,7 @@ c.Execute.startup_timeout = 120
 c.Autograde.create_student = True
 
 
-class KlayerDependencyPath(Preprocessor):
+class KlayerDependencyPath(NbGraderPreprocessor):
     """Points the `:dep klayer = { path = "..." }` line at this repository, relative to the
     folder the notebook is executed in.
 
@@ -117,7 +117,7 @@ class RustExecute(Execute):
         return super().on_cell_executed(**kwargs)
 
 
-class PlainTextResults(Preprocessor):
+class PlainTextResults(NbGraderPreprocessor):
     """Gives every cell result a text/plain version.
 
     nbgrader grades a test cell by its outputs: an error or anything on stderr scores 0, and
