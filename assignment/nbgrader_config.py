@@ -11,21 +11,43 @@ grading makes, gradebook.db the scores. Only source/ is committed.
 import os
 import re
 
-from nbconvert.preprocessors import Preprocessor
 from nbgrader.preprocessors import (
     AssignLatePenalties,
     CheckCellMetadata,
     Execute,
     IgnorePattern,
     LimitOutput,
+    NbGraderPreprocessor,
     SaveAutoGrades,
 )
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 
 c = get_config()  # noqa: F821 (defined by traitlets when it loads this file)
 
-#: The klayer repository (this file is <root>/assignment/nbgrader_config.py).
-KLAYER_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _klayer_root():
+    """The klayer repository: the nearest folder above the course directory (or above this
+    file) whose Cargo.toml is klayer's."""
+    for start in (os.getcwd(), os.path.dirname(os.path.abspath(__file__))):
+        folder = os.path.abspath(start)
+        while True:
+            try:
+                with open(os.path.join(folder, "Cargo.toml")) as f:
+                    if re.search(r'^name\s*=\s*"klayer"', f.read(), re.MULTILINE):
+                        return folder
+            except OSError:
+                pass
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                break
+            folder = parent
+    raise RuntimeError("nbgrader_config.py: no klayer repository (Cargo.toml of klayer) above "
+                       f"{os.getcwd()}; run nbgrader inside a klayer clone")
+
+
+#: The klayer repository, which the notebooks' `:dep klayer` line must reach.
+KLAYER_ROOT = _klayer_root()
 
 c.CourseDirectory.course_id = "klayer"
 
@@ -59,7 +81,7 @@ c.Execute.startup_timeout = 120
 c.Autograde.create_student = True
 
 
-class KlayerDependencyPath(Preprocessor):
+class KlayerDependencyPath(NbGraderPreprocessor):
     """Points the `:dep klayer = { path = "..." }` line at this repository, relative to the
     folder the notebook is executed in.
 
@@ -80,7 +102,22 @@ class KlayerDependencyPath(Preprocessor):
         return nb, resources
 
 
-class PlainTextResults(Preprocessor):
+class RustExecute(Execute):
+    """nbgrader's Execute for the evcxr kernel, whose error replies lack the `ename`,
+    `evalue` and `traceback` fields of the Jupyter protocol (nbgrader reads them to tell a
+    timeout from a cell's own error, and would stop grading the notebook with a KeyError).
+    The cell's error output itself is intact; the reply gets neutral values."""
+
+    def on_cell_executed(self, **kwargs):
+        content = kwargs["execute_reply"]["content"]
+        if content.get("status") == "error":
+            content.setdefault("ename", "Error")
+            content.setdefault("evalue", "")
+            content.setdefault("traceback", [])
+        return super().on_cell_executed(**kwargs)
+
+
+class PlainTextResults(NbGraderPreprocessor):
     """Gives every cell result a text/plain version.
 
     nbgrader grades a test cell by its outputs: an error or anything on stderr scores 0, and
@@ -99,11 +136,11 @@ class PlainTextResults(Preprocessor):
         return cell, resources
 
 
-# nbgrader's default autograde pipeline, with the path fix in front of the execution and the
-# text/plain fix after it.
+# nbgrader's default autograde pipeline, with the path fix in front of the execution, the
+# evcxr-tolerant execution, and the text/plain fix after it.
 c.Autograde.autograde_preprocessors = [
     KlayerDependencyPath,
-    Execute,
+    RustExecute,
     PlainTextResults,
     IgnorePattern,
     ClearMetadataPreprocessor,

@@ -43,6 +43,7 @@ import re
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,6 +108,8 @@ class Nbgrader:
         from nbgrader.coursedir import CourseDirectory
         from traitlets.config.loader import PyFileConfigLoader
 
+        # nbgrader's gradebook code triggers SQLAlchemy warnings about its own sessions.
+        warnings.filterwarnings("ignore", module=r"nbgrader\.")
         # nbgrader runs the venv's `alembic` (gradebook migrations) by name.
         os.environ["PATH"] = f"{VENV / 'bin'}:{os.environ.get('PATH', '')}"
         config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()

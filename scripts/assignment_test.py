@@ -121,7 +121,7 @@ def build_submissions(names: list[str], release: Path, subs: Path, checks: Check
 def check_release(name: str, release: Path, checks: Checks) -> None:
     src = nbformat.read(SOURCE / name / f"{name}.ipynb", as_version=4)
     rel = nbformat.read(release / name / f"{name}.ipynb", as_version=4)
-    text = "\n".join(c.source for c in rel.cells)
+    text = "\n".join(c.source for c in rel.cells if c.cell_type == "code")
     solutions = sum(c.source.count("// BEGIN SOLUTION") for c in src.cells)
     checks.check(solutions > 0 and text.count("todo!()") == solutions,
                  f"{name} student version: each of the {solutions} solution regions is `// YOUR CODE HERE` + `todo!()`",
@@ -134,7 +134,9 @@ def check_release(name: str, release: Path, checks: Checks) -> None:
     solution_lines = [l.strip() for c in src.cells for l in
                       (re.search(r"// BEGIN SOLUTION\n(.*?)// END SOLUTION", c.source, re.S) or [None, ""])[1].splitlines()
                       if len(l.strip()) > 25]
-    leaked = [l for l in solution_lines if l in text]
+    solution_ids = {nbgrader_meta(c).get("grade_id") for c in src.cells if nbgrader_meta(c).get("solution")}
+    student_cells = "\n".join(c.source for c in rel.cells if nbgrader_meta(c).get("grade_id") in solution_ids)
+    leaked = [l for l in solution_lines if l in student_cells]
     checks.check(not leaked, f"{name} student version: no line of a solution", f"leaked: {leaked[:2]}")
 
 
