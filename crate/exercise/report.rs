@@ -257,10 +257,13 @@ impl Report {
     /// Shows the report as an HTML table in an evcxr notebook (evcxr calls this on a cell's
     /// value).
     pub fn evcxr_display(&self) {
+        // HTML for JupyterLab, and the text table for everything that reads text/plain
+        // (nbgrader's feedback, a terminal client).
         println!(
             "EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT",
             self.to_html()
         );
+        println!("EVCXR_BEGIN_CONTENT text/plain\n{self}\nEVCXR_END_CONTENT");
     }
 }
 

@@ -102,13 +102,13 @@ impl Scale {
             n_test: self.n_test,
             ..LoadOptions::default()
         };
-        // Notebooks run in notebooks/: look for the project's data/ one level up too.
-        let parent = std::path::Path::new("../data");
-        if std::env::var_os(crate::data::ENV_VAR).is_none()
-            && !opts.data_root.join(crate::data::DATA_DIR_NAME).is_dir()
-            && parent.join(crate::data::DATA_DIR_NAME).is_dir()
-        {
-            opts.data_root = parent.to_path_buf();
+        if std::env::var_os(crate::data::ENV_VAR).is_none() {
+            if let Some(root) = std::env::current_dir()
+                .ok()
+                .and_then(|d| project_data_root(&d))
+            {
+                opts.data_root = root;
+            }
         }
         Cifar10::load(&opts)
     }
@@ -540,4 +540,46 @@ pub fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
         s += &format!("| {} |\n", r.join(" | "));
     }
     s
+}
+
+/// Where the notebooks' data lives: `data/` of the nearest folder at or above `dir` that holds
+/// `data/cifar-10-batches-bin` (notebooks run in `notebooks/`, exercise notebooks two or three
+/// levels deeper), else `data/` of the nearest folder with a `Cargo.toml` (the repository: a
+/// download goes there, not into the notebook's folder); `None` if there is neither.
+fn project_data_root(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    let with_data = dir
+        .ancestors()
+        .map(|a| a.join("data"))
+        .find(|d| d.join(crate::data::DATA_DIR_NAME).is_dir());
+    with_data.or_else(|| {
+        dir.ancestors()
+            .find(|a| a.join("Cargo.toml").is_file())
+            .map(|a| a.join("data"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::project_data_root;
+    use crate::data::DATA_DIR_NAME;
+
+    #[test]
+    fn notebooks_find_the_project_data_from_any_depth_and_download_into_the_repository() {
+        let repo = tempfile::tempdir().unwrap();
+        let deep = repo.path().join("assignment/release/A1");
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::write(repo.path().join("Cargo.toml"), "").unwrap();
+        // No data yet: the repository's data/ (where a download goes), not the notebook's folder.
+        assert_eq!(project_data_root(&deep), Some(repo.path().join("data")));
+        // Data in the repository: found three levels up.
+        std::fs::create_dir_all(repo.path().join("data").join(DATA_DIR_NAME)).unwrap();
+        assert_eq!(project_data_root(&deep), Some(repo.path().join("data")));
+        // A nearer data/ wins.
+        let near = repo.path().join("assignment/data").join(DATA_DIR_NAME);
+        std::fs::create_dir_all(&near).unwrap();
+        assert_eq!(
+            project_data_root(&deep),
+            Some(repo.path().join("assignment/data"))
+        );
+    }
 }
