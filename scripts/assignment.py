@@ -27,8 +27,8 @@ grade SUBMISSIONS_DIR [--full] [--timeout S] [--json FILE]
 versions are copied into DIR/source/ and DIR/nbgrader_config.py loads assignment/'s (this is
 what scripts/assignment_test.py does, so that it never touches a teacher's gradebook).
 
-Kernels share one evcxr build folder, target/evcxr (the one scripts/run_notebooks.py uses,
-under the same lock), so klayer is compiled once for all of them. Nothing is downloaded when
+Kernels reuse klayer and its dependencies from evcxr's shared cache (compiled once by
+scripts/lab.sh's warm-up), each in one of scripts/evcxr/kernel.sh's build folders. Nothing is downloaded when
 klayer's dependencies are in cargo's cache (cargo runs with CARGO_NET_OFFLINE=true unless the
 environment says otherwise).
 """
@@ -50,7 +50,6 @@ ROOT = Path(__file__).resolve().parent.parent
 COURSE = ROOT / "assignment"
 VENV = ROOT / ".venv"
 NBGRADER = VENV / "bin" / "nbgrader"
-EVCXR_DIR = ROOT / "target" / "evcxr"
 DEFAULT_TIMEOUT = 600
 # A student id or assignment name nbgrader accepts and that is safe as a folder name.
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -220,28 +219,6 @@ def collect(submissions: Path, course: Path, available: list[str]) -> dict[str, 
     return found
 
 
-class EvcxrFolder:
-    """The shared evcxr build folder, held under scripts/run_notebooks.py's lock."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.lock = None
-
-    def __enter__(self) -> "EvcxrFolder":
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.lock = open(self.folder / ".run_notebooks.lock", "w")
-        try:
-            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log(f"  waiting for {self.folder} (another notebook run holds it)...")
-            fcntl.flock(self.lock, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.lock:
-            self.lock.close()
-
-
 def set_kernel_env(full: bool) -> None:
     """The environment the kernels inherit (nbgrader starts them from this process)."""
     env = os.environ
@@ -249,9 +226,9 @@ def set_kernel_env(full: bool) -> None:
         env.pop("KLAYER_QUICK", None)
     else:
         env["KLAYER_QUICK"] = "1"
-    env["EVCXR_TMPDIR"] = str(EVCXR_DIR)
-    # evcxr's :cache is not safe for concurrent kernels; this one is used under the lock only.
-    env["XDG_CACHE_HOME"] = str(EVCXR_DIR / "cache")
+    # Build folders and compiled crates: each kernel gets one of scripts/evcxr/kernel.sh's
+    # persistent folders, and klayer with its dependencies comes from evcxr's shared :cache
+    # (safe for concurrent kernels with the patched kernel; warmed by scripts/lab.sh).
     env.setdefault("CARGO_NET_OFFLINE", "true")
     # Jupyter state in the project (as scripts/lab.sh), so that the venv's "rust" kernel spec
     # is the one found.
@@ -276,26 +253,25 @@ def grade(course: Path, submissions: Path, full: bool, timeout: int) -> dict:
     set_kernel_env(full)
     nbg = Nbgrader(course, timeout)
     results: dict = {"students": {}, "failed": []}
-    with EvcxrFolder(EVCXR_DIR):
-        for student, names in found.items():
-            for name in names:
-                t0 = time.monotonic()
-                ok = nbg.run("autograde", name, student, force=True, create=True)
-                dt = time.monotonic() - t0
-                graded = course / "autograded" / student / name / f"{name}.ipynb"
-                problem = None if ok and graded.is_file() else "nbgrader autograde failed"
-                if problem is None:
-                    problem = execution_problem(graded)
-                ok_fb = nbg.run("generate_feedback", name, student, force=True)
-                feedback = course / "feedback" / student / name / f"{name}.html"
-                if problem is None and (not ok_fb or not feedback.is_file()):
-                    problem = "nbgrader generate_feedback failed"
-                entry = {"seconds": round(dt, 1), "feedback": str(feedback) if feedback.is_file() else None,
-                         "autograded": str(graded) if graded.is_file() else None, "problem": problem}
-                results["students"].setdefault(student, {})[name] = entry
-                log(f"  {student:<16} {name:<24} {dt:6.1f} s  {'ok' if problem is None else 'FAILED: ' + problem}")
-                if problem:
-                    results["failed"].append(f"{student}/{name}")
+    for student, names in found.items():
+        for name in names:
+            t0 = time.monotonic()
+            ok = nbg.run("autograde", name, student, force=True, create=True)
+            dt = time.monotonic() - t0
+            graded = course / "autograded" / student / name / f"{name}.ipynb"
+            problem = None if ok and graded.is_file() else "nbgrader autograde failed"
+            if problem is None:
+                problem = execution_problem(graded)
+            ok_fb = nbg.run("generate_feedback", name, student, force=True)
+            feedback = course / "feedback" / student / name / f"{name}.html"
+            if problem is None and (not ok_fb or not feedback.is_file()):
+                problem = "nbgrader generate_feedback failed"
+            entry = {"seconds": round(dt, 1), "feedback": str(feedback) if feedback.is_file() else None,
+                     "autograded": str(graded) if graded.is_file() else None, "problem": problem}
+            results["students"].setdefault(student, {})[name] = entry
+            log(f"  {student:<16} {name:<24} {dt:6.1f} s  {'ok' if problem is None else 'FAILED: ' + problem}")
+            if problem:
+                results["failed"].append(f"{student}/{name}")
     add_scores(course, results)
     return results
 
