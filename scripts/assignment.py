@@ -36,7 +36,6 @@ environment says otherwise).
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import re
