@@ -376,6 +376,8 @@ def student(se: Session, lab: Lab, work: Path) -> None:
 
 def pictures(se: Session, lab: Lab, nb: Path, work: Path, fresh: bool) -> None:
     shutil.copy(nb, work / PICTURES_NB)
+    # The sample grid is ~1,500 px tall: a viewport that holds it whole, for its screenshot.
+    se.page.set_viewport_size({"width": 1400, "height": 1900})
     se.open(lab.base, lab.token, PICTURES_NB, reset=fresh)
     se.page.wait_for_timeout(1500)
     s = se.state(PICTURES_NB)
