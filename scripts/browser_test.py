@@ -89,7 +89,13 @@ def free_port() -> int:
 class Lab:
     """A JupyterLab server in its own process group with throw-away state dirs."""
 
-    def __init__(self, root_dir: Path, state_dir: Path, log_path: Path):
+    def __init__(self, root_dir: Path, state_dir: Path, log_path: Path, *,
+                 news_setting: bool = True, extra_env: dict | None = None,
+                 extra_args: tuple[str, ...] = ()):
+        """Starts the server. `news_setting` writes "no news prompt" into the throw-away user
+        settings (False: rely on scripts/lab.sh's overrides.json in the venv, as a user's
+        JupyterLab does); `extra_env` and `extra_args` go to the server's environment and
+        command line."""
         self.port = free_port()
         self.token = secrets.token_hex(24)
         self.base = f"http://127.0.0.1:{self.port}"
@@ -101,13 +107,15 @@ class Lab:
             JUPYTERLAB_SETTINGS_DIR=str(state_dir / "settings"),
             JUPYTERLAB_WORKSPACES_DIR=str(state_dir / "workspaces"),
         )
+        env.update(extra_env or {})
         # Render every cell, not only those in view (JupyterLab 4 windowing); no news prompt.
         tracker = state_dir / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
         tracker.parent.mkdir(parents=True, exist_ok=True)
         tracker.write_text(json.dumps({"windowingMode": "none"}))
-        notif = state_dir / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-        notif.parent.mkdir(parents=True, exist_ok=True)
-        notif.write_text(json.dumps({"fetchNews": "false"}))
+        if news_setting:
+            notif = state_dir / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+            notif.parent.mkdir(parents=True, exist_ok=True)
+            notif.write_text(json.dumps({"fetchNews": "false"}))
         self.log_file = open(log_path, "w")
         cmd = [
             sys.executable, "-m", "jupyterlab",
@@ -120,6 +128,7 @@ class Lab:
             "--LabApp.news_url=None",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             "--LabApp.extension_manager=readonly",
+            *extra_args,
         ]
         if os.geteuid() == 0:
             cmd.append("--allow-root")
@@ -179,6 +188,17 @@ class Lab:
         log(f"JupyterLab stopped (status {self.proc.returncode})")
 
 
+def launch_chromium(pw, state_dir: Path, chromium: str, height: int = 1000):
+    """Headless Debian Chromium with the project's flags and a throw-away profile."""
+    return pw.chromium.launch_persistent_context(
+        str(state_dir / "chromium-profile"),
+        executable_path=chromium,
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport={"width": 1400, "height": height},
+    )
+
+
 def run(nb_path: Path, out_png: Path, chromium: str, timeout_s: float) -> None:
     state_dir = Path(tempfile.mkdtemp(prefix="klayer-browser-"))
     out_png.parent.mkdir(parents=True, exist_ok=True)
@@ -188,13 +208,7 @@ def run(nb_path: Path, out_png: Path, chromium: str, timeout_s: float) -> None:
         lab.wait_ready()
         url = f"{lab.base}/lab/tree/{urllib.parse.quote(nb_path.name)}?token={lab.token}&reset"
         with sync_playwright() as pw:
-            ctx = pw.chromium.launch_persistent_context(
-                str(state_dir / "chromium-profile"),
-                executable_path=chromium,
-                headless=True,
-                args=CHROMIUM_ARGS,
-                viewport={"width": 1400, "height": 1000},
-            )
+            ctx = launch_chromium(pw, state_dir, chromium)
             try:
                 page = ctx.pages[0] if ctx.pages else ctx.new_page()
                 console = []

@@ -18,7 +18,10 @@
 #   tips       scripts/run_notebooks.py --tips: every tip of every notebook put into its parameter
 #              cell and run with the cells that depend on it; bad values give one clear message
 #   browser    scripts/browser_test.py on the first executed copy with a plotly figure:
-#              JupyterLab + headless Chromium draw it; screenshot target/browser/notebook.png
+#              JupyterLab + headless Chromium draw it; screenshot target/browser/notebook.png;
+#              then scripts/student_session.py: a student's session (Run All, a changed and a
+#              bad parameter, two notebooks at once, autosave off, the exercise pictures),
+#              screenshots target/browser/session_*.png and picture_*.png
 #   assignment scripts/assignment_test.py: the exercise notebooks of assignment/ through
 #              nbgrader (student versions generated, instructor/student/faulty submissions
 #              autograded at quick size and their scores and feedback checked), in
@@ -97,6 +100,7 @@ browser_stage() {
     fi
     [ -x /usr/bin/chromium ] || { echo "[test.sh] /usr/bin/chromium missing: apt-get install -y chromium"; return 1; }
     "$ROOT/.venv/bin/python" scripts/browser_test.py --dir "$ROOT/target/notebooks"
+    KLAYER_QUICK=1 "$ROOT/.venv/bin/python" scripts/student_session.py
 }
 
 stage fmt       cargo fmt --all -- --check
