@@ -76,7 +76,7 @@ fn most_confident_mistakes_are_captioned_in_order_of_confidence() {
         .iter()
         .map(|m| {
             format!(
-                "{}→{} {:.0}%",
+                "{}→{}<br>{:.0}%",
                 CLASS_NAMES[m.truth],
                 CLASS_NAMES[m.predicted],
                 100.0 * m.confidence

@@ -384,7 +384,8 @@ pub fn confident_mistakes(probs: ArrayView2<f64>, truth: &[usize], count: usize)
 }
 
 /// The `count` test images the network misclassified with the most confidence (evaluation
-/// mode), each captioned "true → predicted, probability".
+/// mode), each captioned "true → predicted" over its probability (two lines: a caption on
+/// one line is wider than its tile).
 ///
 /// # Errors
 /// If the network does not fit the data or `count` is 0.
@@ -422,7 +423,7 @@ pub fn most_confident_mistakes<T: Scalar>(
         .iter()
         .map(|m| {
             format!(
-                "{}→{} {:.0}%",
+                "{}→{}<br>{:.0}%",
                 class_name(m.truth),
                 class_name(m.predicted),
                 100.0 * m.confidence
