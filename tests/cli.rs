@@ -150,26 +150,28 @@ fn train_prints_a_json_summary() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("step"));
 }
 
+/// A short run whose learning rate (1e3 to 1e4) makes it diverge at once.
+const DIVERGING: &[&str] = &[
+    "train",
+    "--n-train",
+    "1000",
+    "--n-val",
+    "200",
+    "--n-test",
+    "200",
+    "--cycles",
+    "1",
+    "--bn",
+    "none",
+    "--eta-min",
+    "1e3",
+    "--eta-max",
+    "1e4",
+];
+
 #[test]
 fn train_reports_divergence_in_its_json_and_exits_5() {
-    let Some(out) = klayer(&[
-        "train",
-        "--n-train",
-        "1000",
-        "--n-val",
-        "200",
-        "--n-test",
-        "200",
-        "--cycles",
-        "1",
-        "--bn",
-        "none",
-        "--eta-min",
-        "1e3",
-        "--eta-max",
-        "1e4",
-        "--json",
-    ]) else {
+    let Some(out) = klayer(&[DIVERGING, &["--json"]].concat()) else {
         return;
     };
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
@@ -558,25 +560,7 @@ fn exit_codes_tell_usage_data_runtime_and_divergence_apart() {
 fn divergence_is_reported_once_with_the_rate_the_curve_shows() {
     let dir = tempfile::tempdir().unwrap();
     let h = dir.path().join("h.json");
-    let Some(out) = klayer(&[
-        "train",
-        "--n-train",
-        "1000",
-        "--n-val",
-        "200",
-        "--n-test",
-        "200",
-        "--cycles",
-        "1",
-        "--bn",
-        "none",
-        "--eta-min",
-        "1e3",
-        "--eta-max",
-        "1e4",
-        "--history",
-        h.to_str().unwrap(),
-    ]) else {
+    let Some(out) = klayer(&[DIVERGING, &["--history", h.to_str().unwrap()]].concat()) else {
         return;
     };
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
