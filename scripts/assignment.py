@@ -56,10 +56,8 @@ ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 try:
     import nbformat
 except ImportError:  # started with a Python that lacks the venv's packages
-    venv_python = VENV / "bin" / "python"
-    if venv_python.exists() and Path(sys.executable).resolve() != venv_python.resolve():
-        os.execv(str(venv_python), [str(venv_python), __file__, *sys.argv[1:]])
-    sys.exit("assignment.py: nbformat not importable; run scripts/assignment.sh (it installs the venv)")
+    import venv_python
+    venv_python.reexec_or_exit(__file__, "nbformat", "run scripts/assignment.sh (it installs the venv)")
 
 
 class Failure(Exception):

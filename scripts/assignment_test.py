@@ -35,13 +35,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 try:
     import nbformat
 except ImportError:
-    if VENV_PYTHON.exists() and Path(sys.executable).resolve() != VENV_PYTHON.resolve():
-        os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), __file__, *sys.argv[1:]])
-    sys.exit("assignment_test.py: nbformat not importable; run scripts/lab.sh --install-only first")
+    import venv_python
+    venv_python.reexec_or_exit(__file__, "nbformat")
 
 SOURCE = ROOT / "assignment" / "source"
 WORK = ROOT / "target" / "assignment_test"

@@ -33,14 +33,12 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 
 try:
     from playwright.sync_api import sync_playwright
 except ImportError:
-    if VENV_PYTHON.exists() and Path(sys.executable).resolve() != VENV_PYTHON.resolve():
-        os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), __file__, *sys.argv[1:]])
-    sys.exit("browser_test.py: playwright not importable; run scripts/lab.sh --install-only first")
+    import venv_python
+    venv_python.reexec_or_exit(__file__, "playwright")
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 # The flags every headless Chromium of the project starts with: one file, also read by

@@ -52,16 +52,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 
 try:
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 except ImportError:  # started with a Python that lacks the venv's packages
-    if VENV_PYTHON.exists() and Path(sys.executable).resolve() != VENV_PYTHON.resolve():
-        os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), __file__, *sys.argv[1:]])
-    sys.exit("run_notebooks.py: nbclient/nbformat not importable; run scripts/lab.sh --install-only first")
+    import venv_python
+    venv_python.reexec_or_exit(__file__, "nbclient/nbformat")
 
 QUICK_TIMEOUT = 600
 FULL_TIMEOUT = 1800

@@ -46,14 +46,12 @@ import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 try:
     import nbformat
     import playwright  # noqa: F401
 except ImportError:
-    if VENV_PYTHON.exists() and Path(sys.executable).resolve() != VENV_PYTHON.resolve():
-        os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), __file__, *sys.argv[1:]])
-    sys.exit("student_session.py: playwright not importable; run scripts/lab.sh --install-only first")
+    import venv_python
+    venv_python.reexec_or_exit(__file__, "playwright")
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from browser_test import PLOT_SELECTOR, PLOTLY_MIME, Lab, launch_chromium  # noqa: E402
