@@ -204,3 +204,24 @@ pub unsafe fn outer_cols(
         c0 += width;
     }
 }
+
+/// Runs `iters` rounds of 12 independent 16-lane FMAs (enough chains to keep the FMA pipes busy
+/// through their latency) and returns a value that depends on all of them.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn fma_chains(iters: usize) -> f32 {
+    let mut acc = [_mm512_set1_ps(1.0); 12];
+    let (a, b) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+    for _ in 0..iters {
+        for v in acc.iter_mut() {
+            *v = _mm512_fmadd_ps(*v, a, b);
+        }
+    }
+    let mut sum = _mm512_setzero_ps();
+    for v in acc {
+        sum = _mm512_add_ps(sum, v);
+    }
+    _mm512_reduce_add_ps(sum)
+}

@@ -8,12 +8,14 @@
 //! faster than a packing GEMM.
 
 #[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
 
 use std::any::TypeId;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 
 use crate::Scalar;
 
@@ -25,22 +27,43 @@ pub fn set_custom_kernels(on: bool) {
     CUSTOM_KERNELS.store(on, Ordering::Relaxed);
 }
 
-/// True if [`matmul_nt`] and [`matmul_tn`] use the hand-written AVX-512 kernels for f32 on this
-/// machine.
-pub fn custom_kernels_active() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        CUSTOM_KERNELS.load(Ordering::Relaxed) && std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+/// The instruction set of the hand-written f32 kernels in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernels {
+    /// AVX-512F: 16 lanes, 32 registers.
+    Avx512,
+    /// AVX2 with FMA: 8 lanes, 16 registers.
+    Avx2,
+    /// None: every product goes through the `gemm` crate.
+    Gemm,
 }
 
-/// Above this many output rows (a layer's width), `gemm`'s packed kernel beats the in-place one
-/// for `dyᵀ x` (measured at 512: 3.8 against 4.9 ms on one core).
-#[cfg(target_arch = "x86_64")]
+/// The kernels [`matmul_nt`] and [`matmul_tn`] use for f32 on this machine (the widest the CPU
+/// has, unless [`set_custom_kernels`] turned them off).
+pub fn kernels() -> Kernels {
+    if !CUSTOM_KERNELS.load(Ordering::Relaxed) {
+        return Kernels::Gemm;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return Kernels::Avx512;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return Kernels::Avx2;
+        }
+    }
+    Kernels::Gemm
+}
+
+/// True if [`matmul_nt`] and [`matmul_tn`] use hand-written kernels for f32 on this machine.
+pub fn custom_kernels_active() -> bool {
+    kernels() != Kernels::Gemm
+}
+
+/// Above this many output rows (a layer's width), `gemm`'s packed kernel beats the AVX-512
+/// in-place one for `dyᵀ x` (measured at 512: 3.8 against 4.9 ms on one core).
 const OUTER_KERNEL_MAX_N: usize = 128;
 
 fn as_f32<T: Scalar>(s: &[T]) -> Option<&[f32]> {
@@ -64,7 +87,32 @@ fn tasks_for(work: usize) -> usize {
     }
 }
 
+/// `len` split into `tasks` ranges whose lengths (but the last) are multiples of `unit`.
+fn split(len: usize, tasks: usize, unit: usize) -> Vec<std::ops::Range<usize>> {
+    let per = len.div_ceil(tasks.max(1)).div_ceil(unit).max(1) * unit;
+    (0..len)
+        .step_by(per)
+        .map(|s| s..(s + per).min(len))
+        .collect()
+}
+
+/// Runs `f` on every range, in parallel when there is more than one.
+fn for_each_range(
+    ranges: Vec<std::ops::Range<usize>>,
+    f: impl Fn(std::ops::Range<usize>) + Sync + Send,
+) {
+    if ranges.len() <= 1 {
+        ranges.into_iter().for_each(f);
+    } else {
+        use rayon::prelude::*;
+        ranges.into_par_iter().for_each(f);
+    }
+}
+
 /// `y = x · wᵀ` (or `y += x · wᵀ` with `accumulate`): a fully connected layer's forward pass.
+///
+/// With the hand-written kernels, the rows of `x` are split between the threads and each
+/// entry of `y` is summed in the same order whatever the number of threads.
 ///
 /// # Shapes
 /// `x`: (m, k), `w`: (n, k), `y`: (m, n).
@@ -87,31 +135,42 @@ pub fn matmul_nt<T: Scalar>(
     accumulate: bool,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if custom_kernels_active() && x.ncols() == w.ncols() && y.dim() == (x.nrows(), w.nrows()) {
-        if let (Some(xs), Some(ws), Some(ys)) = (
+    if x.ncols() == w.ncols() && y.dim() == (x.nrows(), w.nrows()) {
+        let kernel = kernels();
+        if let (Some(xs), Some(ws), Some(ys), true) = (
             x.as_slice().and_then(as_f32),
             w.as_slice().and_then(as_f32),
             y.as_slice_mut().and_then(as_f32_mut),
+            kernel != Kernels::Gemm,
         ) {
             let (m, n, k) = (x.nrows(), w.nrows(), x.ncols());
-            let tasks = tasks_for(m * n * k);
-            let rows_per_task = m.div_ceil(tasks).div_ceil(4).max(1) * 4;
-            let run = |(xc, yc): (&[f32], &mut [f32])| {
-                let rows = yc.len() / n.max(1);
-                // SAFETY: AVX-512F was detected; the chunks hold `rows` rows of x and y.
-                unsafe { avx512::dot_rows(xc, ws, yc, rows, n, k, accumulate) };
-            };
             if n == 0 || m == 0 {
                 return;
             }
-            if tasks == 1 {
-                run((xs, ys));
-            } else {
-                use rayon::prelude::*;
-                xs.par_chunks(rows_per_task * k)
-                    .zip(ys.par_chunks_mut(rows_per_task * n))
-                    .for_each(run);
-            }
+            // Tasks take whole register blocks of rows (4 for AVX-512, 3 for AVX2).
+            let unit = if kernel == Kernels::Avx512 { 4 } else { 3 };
+            let rows = split(m, tasks_for(m * n * k), unit);
+            // Raw pointer as an address: tasks write disjoint rows of `y`.
+            let y_addr = ys.as_mut_ptr() as usize;
+            for_each_range(rows, |r| {
+                let xc = &xs[r.start * k..r.end * k];
+                // SAFETY: the tasks' row ranges are disjoint and lie within y, which outlives
+                // the call.
+                let yc = unsafe {
+                    std::slice::from_raw_parts_mut(
+                        (y_addr as *mut f32).add(r.start * n),
+                        r.len() * n,
+                    )
+                };
+                // SAFETY: the kernel's instruction set was detected; the chunks hold `r.len()`
+                // rows of x and y.
+                unsafe {
+                    match kernel {
+                        Kernels::Avx512 => avx512::dot_rows(xc, ws, yc, r.len(), n, k, accumulate),
+                        _ => avx2::dot_rows(xc, ws, yc, r.len(), n, k, accumulate),
+                    }
+                }
+            });
             return;
         }
     }
@@ -119,6 +178,9 @@ pub fn matmul_nt<T: Scalar>(
 }
 
 /// `dw = dyᵀ · x`: a fully connected layer's weight gradient.
+///
+/// With the hand-written kernels, the columns of `dw` are split between the threads and each
+/// entry is summed in the same order whatever the number of threads.
 ///
 /// # Shapes
 /// `dy`: (m, n), `x`: (m, k), `dw`: (n, k).
@@ -135,18 +197,18 @@ pub fn matmul_nt<T: Scalar>(
 /// assert_eq!(dw, array![[1.0, 3.0, 4.0], [2.0, 4.0, 6.0]]);
 /// ```
 pub fn matmul_tn<T: Scalar>(dy: ArrayView2<T>, x: ArrayView2<T>, mut dw: ArrayViewMut2<T>) {
+    let (m, n, k) = (dy.nrows(), dy.ncols(), x.ncols());
+    if m != x.nrows() || dw.dim() != (n, k) {
+        // Let matmul_into report the mismatch.
+        return matmul_into(dy.t(), x, dw, false);
+    }
     #[cfg(target_arch = "x86_64")]
-    if custom_kernels_active()
-        && dy.nrows() == x.nrows()
-        && dw.dim() == (dy.ncols(), x.ncols())
-        && dy.ncols() <= OUTER_KERNEL_MAX_N
-    {
+    if kernels() == Kernels::Avx512 && n <= OUTER_KERNEL_MAX_N {
         if let (Some(dys), Some(xs), Some(dws)) = (
             dy.as_slice().and_then(as_f32),
             x.as_slice().and_then(as_f32),
             dw.as_slice_mut().and_then(as_f32_mut),
         ) {
-            let (m, n, k) = (dy.nrows(), dy.ncols(), x.ncols());
             if n == 0 || k == 0 {
                 return;
             }
@@ -154,30 +216,107 @@ pub fn matmul_tn<T: Scalar>(dy: ArrayView2<T>, x: ArrayView2<T>, mut dw: ArrayVi
                 dws.fill(0.0);
                 return;
             }
-            let tasks = tasks_for(m * n * k);
-            let cols_per_task = k.div_ceil(tasks).div_ceil(64) * 64;
+            // Tasks take whole column blocks of 64.
+            let cols = split(k, tasks_for(m * n * k), 64);
             // Raw pointer as an address: tasks write disjoint column ranges of `dw`.
             let dw_addr = dws.as_mut_ptr() as usize;
-            let run = |start: usize| {
-                let cols = start..(start + cols_per_task).min(k);
-                // SAFETY: AVX-512F was detected; shapes were checked; each task writes only
-                // its own columns of dw, which outlives the scope.
+            for_each_range(cols, |cols| {
+                // SAFETY: AVX-512F was detected; shapes were checked; each task writes only its
+                // own columns of dw, which outlives the call.
                 unsafe { avx512::outer_cols(dys, xs, dw_addr as *mut f32, (m, n, k), cols) };
-            };
-            if tasks == 1 {
-                run(0);
-            } else {
-                use rayon::prelude::*;
-                (0..k)
-                    .step_by(cols_per_task)
-                    .collect::<Vec<_>>()
-                    .into_par_iter()
-                    .for_each(run);
-            }
+            });
             return;
         }
     }
-    matmul_into(dy.t(), x, dw, false)
+    // Otherwise gemm, the columns of dw split between the threads and each task's product on
+    // one thread: every entry is summed in the same order whatever the number of threads.
+    let tasks = tasks_for(m * n * k);
+    if tasks <= 1 {
+        return gemm_into(dy.t(), x, dw, false, false);
+    }
+    let width = k.div_ceil(tasks).div_ceil(16) * 16;
+    let parts: Vec<_> = x
+        .axis_chunks_iter(Axis(1), width)
+        .zip(dw.axis_chunks_iter_mut(Axis(1), width))
+        .collect();
+    use rayon::prelude::*;
+    parts
+        .into_par_iter()
+        .for_each(|(xc, dwc)| gemm_into(dy.t(), xc, dwc, false, false));
+}
+
+/// The f32 multiply-add rate this machine's cores reach together with the widest vectors
+/// [`kernels`] uses: the "100 %" that achieved GFLOP/s are compared with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FmaPeak {
+    /// Floating-point operations per second (an FMA counts as 2), in units of 10⁹.
+    pub gflops: f64,
+    /// Threads that ran at once (rayon's, one per core by default).
+    pub threads: usize,
+    /// Lanes per vector (16 for AVX-512, 8 for AVX2).
+    pub lanes: usize,
+}
+
+/// Measures [`FmaPeak`]: every rayon thread at once runs 12 independent chains of vector FMAs
+/// (no memory traffic) in blocks of 240,000 FMAs for about `millis` milliseconds; the best
+/// block's rate of each thread is taken and the threads' rates are added.
+/// `None` when [`kernels`] is [`Kernels::Gemm`] (no vector instruction set is assumed).
+pub fn fma_peak(millis: u64) -> Option<FmaPeak> {
+    let kernel = kernels();
+    let lanes = match kernel {
+        Kernels::Avx512 => 16,
+        Kernels::Avx2 => 8,
+        Kernels::Gemm => return None,
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        let chains = |iters: usize| -> f32 {
+            // SAFETY: the instruction set of `kernel` was detected.
+            unsafe {
+                match kernel {
+                    Kernels::Avx512 => avx512::fma_chains(iters),
+                    _ => avx2::fma_chains(iters),
+                }
+            }
+        };
+        let rates = rayon::broadcast(|_| {
+            // Short blocks, the best one counted: a block that another process interrupted
+            // would understate the peak.
+            let iters = 20_000;
+            let (started, mut best, mut sink) = (std::time::Instant::now(), 0.0f64, 0.0f32);
+            while started.elapsed().as_millis() < u128::from(millis.max(1)) {
+                let t = std::time::Instant::now();
+                sink += chains(iters);
+                best = best.max((iters * 12 * lanes * 2) as f64 / t.elapsed().as_secs_f64());
+            }
+            std::hint::black_box(sink);
+            best
+        });
+        Some(FmaPeak {
+            gflops: rates.iter().sum::<f64>() / 1e9,
+            threads: rates.len(),
+            lanes,
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (millis, lanes);
+        None
+    }
+}
+
+/// Runs `f` on a rayon worker thread (directly if already on one), and returns its result.
+///
+/// A training loop runs thousands of short parallel products. Started from a thread outside
+/// the pool, each of them queues its tasks for the workers and puts the caller to sleep until
+/// they finish; from a worker, the other half of a split product is taken by the other
+/// worker straight from this one's queue, and this one carries on with its own half.
+pub fn on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() {
+        f()
+    } else {
+        rayon::scope(|_| f())
+    }
 }
 
 /// Products with at least this many multiply-adds use all rayon threads; smaller ones stay on
@@ -202,8 +341,18 @@ pub const PARALLEL_THRESHOLD: usize = 1 << 20;
 pub fn matmul_into<T: Scalar>(
     a: ArrayView2<T>,
     b: ArrayView2<T>,
+    c: ArrayViewMut2<T>,
+    accumulate: bool,
+) {
+    gemm_into(a, b, c, accumulate, true)
+}
+
+fn gemm_into<T: Scalar>(
+    a: ArrayView2<T>,
+    b: ArrayView2<T>,
     mut c: ArrayViewMut2<T>,
     accumulate: bool,
+    parallel: bool,
 ) {
     let (m, k) = a.dim();
     let (k2, n) = b.dim();
@@ -218,7 +367,7 @@ pub fn matmul_into<T: Scalar>(
         }
         return;
     }
-    let parallelism = if m * n * k >= PARALLEL_THRESHOLD {
+    let parallelism = if parallel && m * n * k >= PARALLEL_THRESHOLD {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
@@ -300,6 +449,40 @@ mod tests {
             let mut dw = Array2::ones((n, k));
             matmul_tn(dy.view(), x.view(), dw.view_mut());
             assert!(max_diff(&dw, &want_dw) < 1e-3, "dyᵀ x at {m}×{n}×{k}");
+        }
+    }
+
+    #[test]
+    fn products_are_bitwise_the_same_on_one_thread_and_on_two() {
+        let (m, n, k) = (100, 50, 3072);
+        let x = Array::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 23) as f32 / 23.0 - 0.5);
+        let w = Array::from_shape_fn((n, k), |(i, j)| ((i * 5 + j) % 19) as f32 / 19.0 - 0.5);
+        let dy = Array::from_shape_fn((m, n), |(i, j)| ((i + 3 * j) % 11) as f32 / 11.0 - 0.5);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let (mut y, mut dw) = (Array2::zeros((m, n)), Array2::zeros((n, k)));
+                matmul_nt(x.view(), w.view(), y.view_mut(), false);
+                matmul_tn(dy.view(), x.view(), dw.view_mut());
+                (y, dw)
+            })
+        };
+        assert_eq!(run(1), run(2));
+        assert_eq!(run(2), run(3));
+    }
+
+    #[test]
+    fn fma_peak_is_a_positive_rate_on_every_thread_when_kernels_exist() {
+        match fma_peak(20) {
+            Some(p) => {
+                assert!(p.gflops.is_finite() && p.gflops > 0.1, "{p:?}");
+                assert_eq!(p.threads, rayon::current_num_threads());
+                assert!(p.lanes == 8 || p.lanes == 16);
+            }
+            None => assert_eq!(kernels(), Kernels::Gemm),
         }
     }
 

@@ -21,7 +21,8 @@ pub struct EvalPoint {
     pub step: usize,
     /// Epochs done (fractional).
     pub epoch: f64,
-    /// On the training images evaluated (all by default, see `TrainConfig::train_eval_limit`).
+    /// On the training images evaluated (the first 10,000 by default, see
+    /// `TrainConfig::train_eval_limit`).
     pub train: Metrics,
     /// On the validation set.
     pub val: Metrics,

@@ -10,7 +10,7 @@ mod schedule;
 mod trainer;
 
 pub use batches::BatchStream;
-pub use config::{TrainConfig, MAX_PRECISE_IMAGES};
+pub use config::{TrainConfig, MAX_PRECISE_IMAGES, TRAIN_EVAL_IMAGES};
 pub use eval::{evaluate, evaluate_set, evaluate_test};
 pub use history::{Divergence, EvalPoint, History, Metrics};
 pub use optimizer::{Optimizer, OptimizerState};

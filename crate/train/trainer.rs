@@ -54,6 +54,17 @@ pub fn train<T: Scalar>(
     val: &Dataset<T>,
     test: Option<&Dataset<T>>,
 ) -> Result<History> {
+    // The loop runs on a rayon worker, so that each step's parallel products split cheaply.
+    crate::linalg::on_worker(|| train_here(net, cfg, train, val, test))
+}
+
+fn train_here<T: Scalar>(
+    net: &mut Network<T>,
+    cfg: &TrainConfig,
+    train: &Dataset<T>,
+    val: &Dataset<T>,
+    test: Option<&Dataset<T>>,
+) -> Result<History> {
     cfg.check_for(train.len(), net.has_batch_norm())?;
     for (name, set) in [("train", Some(train)), ("val", Some(val)), ("test", test)] {
         let Some(set) = set else { continue };

@@ -194,9 +194,10 @@ pub struct TrainArgs {
     /// Learning-curve points per cycle.
     #[arg(long, default_value_t = 10, value_parser = count, allow_hyphen_values = true)]
     pub evals_per_cycle: usize,
-    /// Evaluate the training curves on the first N training images only [default: all].
-    #[arg(long, value_parser = count, allow_hyphen_values = true)]
-    pub train_eval: Option<usize>,
+    /// Evaluate the training curves on the first N training images only (more than there are:
+    /// all of them).
+    #[arg(long, default_value_t = klayer::train::TRAIN_EVAL_IMAGES, value_parser = count, allow_hyphen_values = true)]
+    pub train_eval: usize,
 }
 
 impl TrainArgs {
@@ -279,7 +280,7 @@ impl TrainArgs {
             bn_stats,
             augment,
             evals_per_cycle: self.evals_per_cycle,
-            train_eval_limit: self.train_eval,
+            train_eval_limit: Some(self.train_eval),
             seed: net.seed,
             divergence_loss: TrainConfig::default().divergence_loss,
             progress: true,

@@ -1,0 +1,88 @@
+//! The products of a fully connected layer at the default net's shapes, timed with the
+//! hand-written kernels and with `gemm` alone, on one thread and on all: `cargo bench --bench
+//! linalg`. Prints the best and the median of 300 repetitions and the GFLOP/s of the best, next
+//! to the machine's FMA peak ([`klayer::linalg::fma_peak`]).
+//!
+//! Other shapes: `SHAPES="m,n,k;m,n,k" cargo bench --bench linalg` (batch m, n outputs, k inputs).
+
+use std::time::Instant;
+
+use klayer::linalg::{fma_peak, kernels, matmul_nt, matmul_tn, set_custom_kernels};
+use ndarray::Array2;
+
+/// Best and median time of `f`, in µs.
+fn time(mut f: impl FnMut()) -> (f64, f64) {
+    for _ in 0..20 {
+        f();
+    }
+    let mut t: Vec<f64> = (0..300)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    (t[0], t[t.len() / 2])
+}
+
+fn shapes() -> Vec<(usize, usize, usize)> {
+    let Ok(spec) = std::env::var("SHAPES") else {
+        return vec![(100, 50, 3072), (100, 512, 3072), (100, 50, 50)];
+    };
+    spec.split(';')
+        .map(|t| {
+            let v: Vec<usize> = t
+                .split(',')
+                .map(|x| {
+                    x.trim()
+                        .parse()
+                        .expect("SHAPES: m,n,k;m,n,k with whole numbers")
+                })
+                .collect();
+            assert_eq!(v.len(), 3, "SHAPES: three numbers per shape");
+            (v[0], v[1], v[2])
+        })
+        .collect()
+}
+
+fn main() {
+    let all = rayon::current_num_threads();
+    for threads in [1, all] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a thread pool");
+        match pool.install(|| fma_peak(200)) {
+            Some(p) => println!("FMA peak on {threads} threads: {:.1} GFLOP/s", p.gflops),
+            None => println!("no vector FMA peak (generic kernels)"),
+        }
+    }
+    for custom in [true, false] {
+        set_custom_kernels(custom);
+        for threads in [1, all] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a thread pool");
+            pool.install(|| {
+                for (m, n, k) in shapes() {
+                    let x = Array2::from_shape_fn((m, k), |(i, j)| ((i * 7 + j) % 13) as f32 - 6.0);
+                    let w = Array2::from_shape_fn((n, k), |(i, j)| ((i + 3 * j) % 11) as f32 - 5.0);
+                    let dy = Array2::from_shape_fn((m, n), |(i, j)| ((i + j) % 5) as f32 - 2.0);
+                    let (mut y, mut dw) = (Array2::zeros((m, n)), Array2::zeros((n, k)));
+                    let gflop = 2.0 * (m * n * k) as f64 / 1e3;
+                    let (b1, m1) = time(|| matmul_nt(x.view(), w.view(), y.view_mut(), false));
+                    let (b2, m2) = time(|| matmul_tn(dy.view(), x.view(), dw.view_mut()));
+                    println!(
+                        "{:?}, {threads} threads, {m}×{n}×{k}: x·Wᵀ best {b1:.1} µs, median {m1:.1} ({:.1} GFLOP/s); \
+                         dyᵀ·x best {b2:.1} µs, median {m2:.1} ({:.1} GFLOP/s)",
+                        kernels(),
+                        gflop / b1,
+                        gflop / b2
+                    );
+                }
+            });
+        }
+    }
+}

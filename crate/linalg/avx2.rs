@@ -1,0 +1,165 @@
+//! A hand-written AVX2 + FMA kernel for the first layer's forward product `y = x Wᵀ` (see
+//! [`super::avx512`] for the AVX-512 ones): dot products of rows, reading the row-major
+//! operands in place. (For `dW = dyᵀ x` on AVX2, `gemm`'s packing kernel is faster than an
+//! in-place one: the rows of `x` are 12 KB apart.)
+//!
+//! An AVX2 core has 16 vector registers of 8 lanes; a register block uses 12 of them as
+//! accumulators and the other 4 for loads, so two FMAs can issue every cycle.
+//!
+//! Callers check `is_x86_feature_detected!("avx2")` and `("fma")` and the shapes; see [`super`].
+
+// Index loops over the fixed-size register arrays read more plainly than iterator chains.
+#![allow(clippy::needless_range_loop)]
+
+use std::arch::x86_64::*;
+
+/// Rows of `x` and of `w` per register block of [`dot_rows`]: 3 × 4 accumulators.
+const MR: usize = 3;
+const NR: usize = 4;
+/// Values of `k` per panel in [`dot_rows`]: the `MR` rows of `x` of a block (6 KB) stay in L1
+/// while the block runs against every row of `w`, whose panel (`NC` rows, 128 KB) stays in L2.
+const KC: usize = 512;
+/// Rows of `w` per panel in [`dot_rows`].
+const NC: usize = 64;
+
+/// Eight `-1` then eight `0`: a mask of the first `n` lanes is the eight words from `8 - n`.
+static MASK_WORDS: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+
+/// Mask selecting the first `n` (≤ 8) lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn lanes(n: usize) -> __m256i {
+    _mm256_loadu_si256(MASK_WORDS.as_ptr().add(8 - n.min(8)).cast())
+}
+
+/// The horizontal sums of four vectors, as the four lanes of one.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sum4(a: __m256, b: __m256, c: __m256, d: __m256) -> __m128 {
+    let ab = _mm256_hadd_ps(a, b);
+    let cd = _mm256_hadd_ps(c, d);
+    let abcd = _mm256_hadd_ps(ab, cd);
+    _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1))
+}
+
+/// Adds one `IB × JB` block of `x wᵀ` over `kc` values of k to `y`: rows of x from `x`
+/// (stride `ldx`) against rows of w from `w` (stride `ldw`), into `y` (row stride `ldy`).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_block<const IB: usize, const JB: usize>(
+    (x, ldx): (*const f32, usize),
+    (w, ldw): (*const f32, usize),
+    kc: usize,
+    (y, ldy): (*mut f32, usize),
+) {
+    let full = kc - kc % 8;
+    let mut acc = [[_mm256_setzero_ps(); JB]; IB];
+    let mut kk = 0;
+    while kk < full {
+        let mut xv = [_mm256_setzero_ps(); IB];
+        for a in 0..IB {
+            xv[a] = _mm256_loadu_ps(x.add(a * ldx + kk));
+        }
+        for b in 0..JB {
+            let wv = _mm256_loadu_ps(w.add(b * ldw + kk));
+            for a in 0..IB {
+                acc[a][b] = _mm256_fmadd_ps(xv[a], wv, acc[a][b]);
+            }
+        }
+        kk += 8;
+    }
+    if full < kc {
+        let mask = lanes(kc - full);
+        let mut xv = [_mm256_setzero_ps(); IB];
+        for a in 0..IB {
+            xv[a] = _mm256_maskload_ps(x.add(a * ldx + full), mask);
+        }
+        for b in 0..JB {
+            let wv = _mm256_maskload_ps(w.add(b * ldw + full), mask);
+            for a in 0..IB {
+                acc[a][b] = _mm256_fmadd_ps(xv[a], wv, acc[a][b]);
+            }
+        }
+    }
+    let zero = _mm256_setzero_ps();
+    for a in 0..IB {
+        let at = |b: usize| if b < JB { acc[a][b] } else { zero };
+        let mut sums = [0.0f32; 4];
+        _mm_storeu_ps(sums.as_mut_ptr(), sum4(at(0), at(1), at(2), at(3)));
+        for b in 0..JB {
+            *y.add(a * ldy + b) += sums[b];
+        }
+    }
+}
+
+/// `y[i, j] (+)= Σ_k x[i, k] w[j, k]` for the first `rows` rows of `x` and `y`.
+///
+/// `x`: (rows, k) row-major, `w`: (n, k) row-major, `y`: (rows, n) row-major. Each entry of
+/// `y` is summed in the same order whatever `rows` is, so splitting the rows between threads
+/// does not change the result.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA; the slices must hold the stated shapes.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn dot_rows(
+    x: &[f32],
+    w: &[f32],
+    y: &mut [f32],
+    rows: usize,
+    n: usize,
+    k: usize,
+    accumulate: bool,
+) {
+    assert!(x.len() >= rows * k && w.len() >= n * k && y.len() >= rows * n);
+    if !accumulate {
+        y[..rows * n].fill(0.0);
+    }
+    let y = y.as_mut_ptr();
+    for k0 in (0..k).step_by(KC) {
+        let kc = (k - k0).min(KC);
+        for j0 in (0..n).step_by(NC) {
+            let j_end = (j0 + NC).min(n);
+            for i in (0..rows).step_by(MR) {
+                let ib = (rows - i).min(MR);
+                for j in (j0..j_end).step_by(NR) {
+                    let jb = (j_end - j).min(NR);
+                    let xs = (x.as_ptr().add(i * k + k0), k);
+                    let ws = (w.as_ptr().add(j * k + k0), k);
+                    let ys = (y.add(i * n + j), n);
+                    macro_rules! block {
+                        ($($ib:literal, $jb:literal);*) => {
+                            match (ib, jb) {
+                                $(($ib, $jb) => dot_block::<$ib, $jb>(xs, ws, kc, ys),)*
+                                _ => unreachable!("block sizes are 1..=MR by 1..=NR"),
+                            }
+                        };
+                    }
+                    block!(3, 4; 3, 3; 3, 2; 3, 1; 2, 4; 2, 3; 2, 2; 2, 1; 1, 4; 1, 3; 1, 2; 1, 1);
+                }
+            }
+        }
+    }
+}
+
+/// Runs `iters` rounds of 12 independent 8-lane FMAs (enough chains to keep both FMA pipes busy
+/// through their latency) and returns a value that depends on all of them.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn fma_chains(iters: usize) -> f32 {
+    let mut acc = [_mm256_set1_ps(1.0); 12];
+    let (a, b) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+    for _ in 0..iters {
+        for v in acc.iter_mut() {
+            *v = _mm256_fmadd_ps(*v, a, b);
+        }
+    }
+    let mut sum = _mm256_setzero_ps();
+    for v in acc {
+        sum = _mm256_add_ps(sum, v);
+    }
+    let mut out = [0.0f32; 8];
+    _mm256_storeu_ps(out.as_mut_ptr(), sum);
+    out.iter().sum()
+}
