@@ -136,7 +136,7 @@ pub fn run(p: &ReproducePlan) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
-fn duration(secs: f64) -> String {
+pub(crate) fn duration(secs: f64) -> String {
     if secs < 60.0 {
         format!("{secs:.0} s")
     } else {
