@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::report::{Metric, Outcomes};
-use super::{markdown_table, show_markdown, Run, Summary};
+use super::{markdown_table, show_markdown, Run, SeedList, Summary};
 use crate::data::Cifar10;
 use crate::net::{BnPlacement, Init, NetConfig};
 use crate::train::{History, TrainConfig};
@@ -217,17 +217,35 @@ impl Record {
 }
 
 /// The records of `runs`, the histories [`Run::train_seeds`] returned for `run` and `seeds`
-/// (in that order) on `data`.
-pub fn records(run: &Run, seeds: &[u64], runs: &[History], data: &Cifar10<f32>) -> Vec<Record> {
+/// (anything [`SeedList`] takes, in the same order) on `data`.
+///
+/// Errors: bad seeds, or not one history per seed.
+pub fn records(
+    run: &Run,
+    seeds: impl SeedList,
+    runs: &[History],
+    data: &Cifar10<f32>,
+) -> Result<Vec<Record>> {
+    let seeds = seeds.to_seeds()?;
+    if seeds.len() != runs.len() {
+        return Err(Error::config(
+            "seeds",
+            format!(
+                "{} seeds but {} runs: give the seeds the runs were trained with",
+                seeds.len(),
+                runs.len()
+            ),
+        ));
+    }
     let sizes = DataSizes::of(data);
-    seeds
+    Ok(seeds
         .iter()
         .zip(runs)
         .map(|(&s, h)| {
             let one = run.clone().seed(s);
             Record::new(&one.net, &one.train, sizes, h)
         })
-        .collect()
+        .collect())
 }
 
 /// What reading a sweep file found.

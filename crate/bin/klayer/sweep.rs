@@ -29,6 +29,17 @@ use crate::reproduce::duration;
 use crate::seeds::seed_list;
 use crate::Outcome;
 
+/// The grid's lists (which a spec file gives instead).
+const GRID_FLAGS: [&str; 7] = [
+    "lambda",
+    "sig",
+    "hidden",
+    "bn",
+    "bn_stats",
+    "optimizer",
+    "seeds",
+];
+
 /// Seconds between two "12/30 runs, ETA …" lines.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
@@ -42,7 +53,7 @@ pub struct SweepArgs {
     /// Read the grid (the flags above, as a JSON object) from FILE instead of the flags; see
     /// the README's "Sweeps". The data flags, --out, --shard and --list stay on the command
     /// line.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["GridArgs", "FixedTrainArgs"])]
+    #[arg(long, value_name = "FILE", conflicts_with = "FixedTrainArgs")]
     spec: Option<PathBuf>,
     /// Append one JSON line per finished run to FILE (created if missing); the runs already
     /// in it are skipped.
@@ -55,9 +66,10 @@ pub struct SweepArgs {
     /// List the runs (of the shard) and whether --out already holds them; train nothing.
     #[arg(long)]
     list: bool,
-    /// Print mean ± std per setting of the runs in FILE (a sweep's --out) and exit.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["GridArgs", "FixedTrainArgs", "spec", "out", "shard", "list"])]
-    summary: Option<PathBuf>,
+    /// Print mean ± std per setting of the runs in FILE (a sweep's --out; several files, e.g.
+    /// one per shard, are read as one) and exit.
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = GRID_FLAGS, conflicts_with_all = ["FixedTrainArgs", "spec", "out", "shard", "list"])]
+    summary: Option<Vec<PathBuf>>,
     /// With --summary or --list: JSON lines instead of a table.
     #[arg(long)]
     json: bool,
@@ -69,27 +81,32 @@ pub struct SweepArgs {
 #[derive(Debug, Clone, Args)]
 pub struct GridArgs {
     /// L2 factors, e.g. 0.001,0.005,0.01.
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    #[arg(
+        long,
+        conflicts_with = "spec",
+        value_delimiter = ',',
+        allow_hyphen_values = true
+    )]
     lambda: Vec<f64>,
     /// Init stds, or `he` for He init, e.g. he,1e-3,1e-1.
-    #[arg(long, value_delimiter = ',', value_parser = parse_sig, allow_hyphen_values = true)]
+    #[arg(long, conflicts_with = "spec", value_delimiter = ',', value_parser = parse_sig, allow_hyphen_values = true)]
     sig: Vec<Sig>,
     /// Hidden layer sizes of one net, comma-separated; repeat the flag for more nets
     /// (--hidden 50,50 --hidden 100,50).
-    #[arg(long, value_parser = parse_hidden, allow_hyphen_values = true)]
+    #[arg(long, conflicts_with = "spec", value_parser = parse_hidden, allow_hyphen_values = true)]
     hidden: Vec<Hidden>,
     /// BN placements, e.g. before,none (a net without BN is trained with ema statistics
     /// only: other --bn-stats are left out for it).
-    #[arg(long, value_enum, value_delimiter = ',')]
+    #[arg(long, conflicts_with = "spec", value_enum, value_delimiter = ',')]
     bn: Vec<BnFlag>,
     /// BN statistics, e.g. ema,precise.
-    #[arg(long, value_enum, value_delimiter = ',')]
+    #[arg(long, conflicts_with = "spec", value_enum, value_delimiter = ',')]
     bn_stats: Vec<BnStatsFlag>,
     /// Optimizers, e.g. sgd,adam.
-    #[arg(long, value_enum, value_delimiter = ',')]
+    #[arg(long, conflicts_with = "spec", value_enum, value_delimiter = ',')]
     optimizer: Vec<OptFlag>,
     /// Seeds, e.g. 0,1,2 [default: 0].
-    #[arg(long, value_delimiter = ',', value_parser = count, allow_hyphen_values = true)]
+    #[arg(long, conflicts_with = "spec", value_delimiter = ',', value_parser = count, allow_hyphen_values = true)]
     seeds: Vec<usize>,
     #[command(flatten)]
     fixed: FixedTrainArgs,
@@ -138,6 +155,9 @@ struct TrainDefaults {
 struct SpecFile {
     #[command(flatten)]
     grid: GridArgs,
+    /// The grid lists conflict with `--spec`; in a spec file it has no place.
+    #[arg(long, hide = true)]
+    spec: Option<PathBuf>,
 }
 
 /// One run of the grid.
@@ -167,7 +187,7 @@ pub enum SweepPlan {
         json: bool,
     },
     /// Summarize a sweep file.
-    Summary { file: PathBuf, json: bool },
+    Summary { files: Vec<PathBuf>, json: bool },
 }
 
 /// A shard `I/N`, 1-based, checked.
@@ -269,9 +289,9 @@ fn or_default<T: Clone>(values: &[T], default: T) -> Vec<T> {
 /// Checks the flags (or the spec file), every run's settings and size limits, the shard and
 /// the output path, before any data is loaded.
 pub fn plan(args: SweepArgs) -> Result<SweepPlan> {
-    if let Some(file) = args.summary {
+    if let Some(files) = args.summary {
         return Ok(SweepPlan::Summary {
-            file,
+            files,
             json: args.json,
         });
     }
@@ -432,7 +452,7 @@ pub fn plan(args: SweepArgs) -> Result<SweepPlan> {
 /// Runs a checked sweep.
 pub fn run(p: &SweepPlan) -> Result<Outcome> {
     match p {
-        SweepPlan::Summary { file, json } => summary(file, *json),
+        SweepPlan::Summary { files, json } => summary(files, *json),
         SweepPlan::List { jobs, out, json } => list(jobs, out.as_deref(), *json),
         SweepPlan::Run {
             jobs,
@@ -444,20 +464,23 @@ pub fn run(p: &SweepPlan) -> Result<Outcome> {
     }
 }
 
-fn summary(file: &Path, json: bool) -> Result<Outcome> {
-    if !file.is_file() {
-        return Err(Error::config(
-            "--summary",
-            format!(
-                "{}: no such file (give the --out file of a sweep)",
-                file.display()
-            ),
-        ));
+fn summary(files: &[PathBuf], json: bool) -> Result<Outcome> {
+    let mut records = Vec::new();
+    for file in files {
+        if !file.is_file() {
+            return Err(Error::config(
+                "--summary",
+                format!(
+                    "{}: no such file (give the --out file of a sweep)",
+                    file.display()
+                ),
+            ));
+        }
+        records.extend(sweep::read_records(file)?);
     }
-    let records = sweep::read_records(file)?;
     let table = sweep::summarize(&records);
     if table.is_empty() {
-        eprintln!("{}: no finished run recorded yet", file.display());
+        eprintln!("no finished run recorded yet");
         return Ok(Outcome::Done);
     }
     if json {
@@ -617,4 +640,50 @@ fn train_grid(
         out.display()
     );
     Ok(Outcome::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_command_line_definition_passes_clap_s_own_checks() {
+        crate::Cli::command().debug_assert();
+        SpecFile::command().debug_assert();
+        TrainDefaults::command().debug_assert();
+    }
+
+    #[test]
+    fn shards_count_from_one_and_bad_ones_say_how_to_write_them() {
+        assert_eq!(parse_shard("1/1").unwrap(), (1, 1));
+        assert_eq!(parse_shard("3/4").unwrap(), (3, 4));
+        for (bad, says) in [
+            ("0/4", "I must be from 1 to N = 4"),
+            ("5/4", "I must be from 1 to N = 4"),
+            ("1/0", "N must be at least 1"),
+            ("-1/4", "negative"),
+            ("1/4/2", "N: `4/2` is not a whole number"),
+            ("", "give it as I/N"),
+        ] {
+            let msg = parse_shard(bad).unwrap_err().to_string();
+            assert!(msg.starts_with("invalid setting `--shard`"), "{msg}");
+            assert!(msg.contains(says), "{bad}: {msg}");
+        }
+    }
+
+    #[test]
+    fn the_progress_line_gives_runs_done_and_the_time_left() {
+        let started = Instant::now() - Duration::from_secs(20);
+        assert_eq!(
+            progress_line(3, 30, 0, started),
+            "3/30 runs, ETA after the first run finishes"
+        );
+        // 2 runs in 20 s here: 10 s a run, 28 left.
+        assert_eq!(
+            progress_line(4, 30, 2, started),
+            "4/30 runs, ETA 4 min 20 s"
+        );
+        assert_eq!(progress_line(30, 30, 2, started), "30/30 runs, done");
+    }
 }

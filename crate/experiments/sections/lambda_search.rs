@@ -11,7 +11,7 @@ pub(super) fn lambda_search(data: &Cifar10<f32>, scale: &Scale) -> Result<Sectio
             eprintln!("lambda {l:e}:");
             let run = search.base.clone().lambda(l);
             let runs = run_seeds(&run, &search.seeds, data)?;
-            records.extend(sweep::records(&run, &search.seeds, &runs, data));
+            records.extend(sweep::records(&run, &search.seeds, &runs, data)?);
             grid.add(l, runs);
         }
     }
