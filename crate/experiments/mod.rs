@@ -1,7 +1,9 @@
 //! The report's experiments as data: a [`Run`] is a network and its training settings; a
 //! [`Scale`] says how much data and how many seeds to use (full size, or the quick mode the
-//! notebooks use in CI); [`Run::train_seeds`] repeats a run and [`Summary`] condenses the
-//! results; [`report`] holds the report's numbers and [`Comparison`] sets ours against them.
+//! notebooks use in CI); [`Run::train_seeds`] repeats a run over seeds (concurrently) and
+//! [`Summary`] condenses the results; [`sweep`] records runs one JSON line each and summarizes
+//! them per setting; [`report`] holds the report's numbers and [`Comparison`] sets ours against
+//! them.
 //! Parameters accept what a person types ([`Seeds`], [`Sizes`]) and are checked before
 //! anything is trained ([`Run::checked`]).
 //!
