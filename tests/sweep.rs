@@ -494,6 +494,7 @@ fn bad_sweep_input_is_one_clear_message_with_its_exit_code() {
         "is a directory",
     );
     assert_fails(&klayer(&["sweep"], None), 2, "--out");
+    assert_fails(&run(&["--json"]), 2, "applies to --summary and --list");
     assert_fails(
         &klayer(&["sweep", "--summary", "/nonexistent/runs.jsonl"], None),
         2,

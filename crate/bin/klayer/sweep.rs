@@ -295,6 +295,12 @@ pub fn plan(args: SweepArgs) -> Result<SweepPlan> {
             json: args.json,
         });
     }
+    if args.json && !args.list {
+        return Err(Error::config(
+            "--json",
+            "applies to --summary and --list (a sweep's --out file is JSON lines already)",
+        ));
+    }
     let grid = match &args.spec {
         Some(path) => spec_args(path)?,
         None => args.grid.clone(),
