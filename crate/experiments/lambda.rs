@@ -8,6 +8,7 @@
 //! retrain).
 
 use super::report::{self, Metric, Reported};
+use super::sweep::Summaries;
 use super::{Comparison, Run, Scale, Seeds, Summary};
 use crate::net::BnPlacement;
 use crate::train::History;
@@ -106,24 +107,6 @@ impl LambdaGrid {
             })
     }
 
-    /// Validation accuracy at each of `lambdas` against the report's number there in `table`
-    /// (e.g. [`report::LAMBDA_COARSE`]).
-    pub fn comparison(
-        &self,
-        lambdas: &[f64],
-        table: &[(f64, Reported)],
-        scale: &Scale,
-    ) -> Comparison {
-        lambdas.iter().fold(Comparison::new(scale), |c, &l| {
-            c.row_of(
-                format!("λ = {l:.0e}"),
-                self.runs(l),
-                Metric::Validation,
-                report::at(table, l),
-            )
-        })
-    }
-
     /// The outcome: the best lambda's validation accuracy against the report's at the lambda
     /// it kept, and then, for the first time, its test accuracy against the report's 3-layer
     /// BN run (trained with that lambda).
@@ -141,4 +124,24 @@ impl LambdaGrid {
             )
             .row(format!("best λ = {best:.0e}"), runs, report::THREE_LAYER_BN))
     }
+}
+
+/// Validation accuracy at each of `lambdas` against the report's number there in `table`
+/// (e.g. [`report::LAMBDA_COARSE`]), the mean ± std of each lambda taken from `summary`
+/// ([`summarize`](super::sweep::summarize) of the search's records); a lambda without runs
+/// there gets an empty row.
+pub fn lambda_comparison(
+    summary: &Summaries,
+    lambdas: &[f64],
+    table: &[(f64, Reported)],
+    scale: &Scale,
+) -> Comparison {
+    lambdas.iter().fold(Comparison::new(scale), |c, &l| {
+        let label = format!("λ = {l:.0e}");
+        let reported = report::at(table, l);
+        match summary.at_lambda(l) {
+            Some(s) => c.row_of(label, s, Metric::Validation, reported),
+            None => c.row_of(label, &[][..] as &[f64], Metric::Validation, reported),
+        }
+    })
 }

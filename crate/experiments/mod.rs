@@ -1,7 +1,9 @@
 //! The report's experiments as data: a [`Run`] is a network and its training settings; a
 //! [`Scale`] says how much data and how many seeds to use (full size, or the quick mode the
-//! notebooks use in CI); [`Run::train_seeds`] repeats a run and [`Summary`] condenses the
-//! results; [`report`] holds the report's numbers and [`Comparison`] sets ours against them.
+//! notebooks use in CI); [`Run::train_seeds`] repeats a run over seeds (concurrently) and
+//! [`Summary`] condenses the results; [`sweep`] records runs one JSON line each and summarizes
+//! them per setting; [`report`] holds the report's numbers and [`Comparison`] sets ours against
+//! them.
 //! Parameters accept what a person types ([`Seeds`], [`Sizes`]) and are checked before
 //! anything is trained ([`Run::checked`]).
 //!
@@ -20,8 +22,9 @@ pub mod lambda;
 pub mod params;
 pub mod report;
 pub mod sections;
+pub mod sweep;
 
-pub use lambda::{LambdaGrid, LambdaSearch};
+pub use lambda::{lambda_comparison, LambdaGrid, LambdaSearch};
 pub use params::{SeedList, Seeds, Sizes};
 pub use report::Comparison;
 
@@ -338,11 +341,12 @@ impl Run {
     }
 
     /// Trains the run once per seed (`seeds`: anything [`SeedList`] takes, e.g. `&seeds`,
-    /// `&vec![0]`, `&(0..5)`, `&7`) and prints one line per run on **stdout** as it finishes
-    /// (the notebooks' way; in evcxr, stderr is forwarded asynchronously, so lines printed
-    /// there near the end of a cell can turn up under the next cell); in quick mode the quick
-    /// note ([`Scale::quick_note`]) comes first. [`run_seeds`] does the same with the lines on
-    /// stderr and without the note.
+    /// `&vec![0]`, `&(0..5)`, `&7`), the seeds concurrently on the cores (see [`run_seeds`]),
+    /// and prints one line per run on **stdout** as it finishes (the notebooks' way; in evcxr,
+    /// stderr is forwarded asynchronously, so lines printed there near the end of a cell can
+    /// turn up under the next cell); in quick mode the quick note ([`Scale::quick_note`])
+    /// comes first. [`run_seeds`] does the same with the lines on stderr and without the note.
+    /// The histories come back in the order of `seeds`.
     pub fn train_seeds(&self, seeds: impl SeedList, data: &Cifar10<f32>) -> Result<Vec<History>> {
         let seeds = seeds.to_seeds()?;
         let run = self.clone().checked()?;
@@ -368,6 +372,13 @@ impl Run {
 }
 
 /// Runs `run` once per seed; prints one line per run on stderr as it finishes.
+///
+/// The seeds train concurrently (a rayon parallel iterator over the seeds, on the global
+/// rayon pool, so that one run's own parallel parts share the same threads), and each
+/// history is the one a run of that seed alone gives: a run depends only on its settings and
+/// seed, never on what else is running (its timings aside). The histories come back in the
+/// order of `seeds`; with [`TrainConfig::progress`] on, every progress line starts with
+/// `[seed N]`.
 pub fn run_seeds(run: &Run, seeds: impl SeedList, data: &Cifar10<f32>) -> Result<Vec<History>> {
     let seeds = seeds.to_seeds()?;
     seeds_reporting(&run.clone().checked()?, &seeds, data, |line| {
@@ -379,12 +390,17 @@ fn seeds_reporting(
     run: &Run,
     seeds: &[u64],
     data: &Cifar10<f32>,
-    report: impl Fn(&str),
+    report: impl Fn(&str) + Sync,
 ) -> Result<Vec<History>> {
+    use rayon::prelude::*;
     seeds
-        .iter()
+        .par_iter()
         .map(|&s| {
-            let h = run.clone().seed(s).train(data)?;
+            let mut one = run.clone().seed(s);
+            if seeds.len() > 1 {
+                one.train.label = Some(format!("seed {s}"));
+            }
+            let h = one.train(data)?;
             report(&format!("  seed {s}: {}", h.summary()));
             Ok(h)
         })

@@ -48,6 +48,11 @@ pub struct TrainConfig {
     pub divergence_loss: f64,
     /// Print a progress line to stderr at every evaluation. Defaults to false.
     pub progress: bool,
+    /// Prefix of the progress lines (e.g. `seed 1`), so that the lines of runs that train at
+    /// the same time can be told apart: `[seed 1] step …`. Not part of the settings (not
+    /// serialized, no effect on the numbers). Defaults to `None` (no prefix).
+    #[serde(skip)]
+    pub label: Option<String>,
 }
 
 /// Training images the learning curves are evaluated on by default: the first 10,000, twice
@@ -69,6 +74,7 @@ impl Default for TrainConfig {
             seed: 0,
             divergence_loss: 100.0,
             progress: false,
+            label: None,
         }
     }
 }

@@ -101,6 +101,10 @@ fn train_here<T: Scalar>(
         ..History::default()
     };
     let mut eval_seconds = 0.0;
+    let prefix = cfg
+        .label
+        .as_ref()
+        .map_or(String::new(), |l| format!("[{l}] "));
     let mut record = |net: &mut Network<T>, step: usize, history: &mut History| -> Result<()> {
         let t = Instant::now();
         let point = EvalPoint {
@@ -112,7 +116,7 @@ fn train_here<T: Scalar>(
         eval_seconds += t.elapsed().as_secs_f64();
         if cfg.progress {
             eprintln!(
-                "step {step:>6}/{steps}  epoch {:>5.1}  lr {:.2e}  train cost {:.3} loss {:.3} acc {:5.2} %  val loss {:.3} acc {:5.2} %  [{:.1} s]",
+                "{prefix}step {step:>6}/{steps}  epoch {:>5.1}  lr {:.2e}  train cost {:.3} loss {:.3} acc {:5.2} %  val loss {:.3} acc {:5.2} %  [{:.1} s]",
                 point.epoch,
                 history.lr.last().copied().unwrap_or(cfg.schedule.lr(0)),
                 point.train.cost,
@@ -198,7 +202,7 @@ fn train_here<T: Scalar>(
     history.train_seconds = started.elapsed().as_secs_f64();
     if cfg.progress {
         // Once: the summary, or the divergence (which is the summary of a diverged run).
-        eprintln!("{}", history.summary());
+        eprintln!("{prefix}{}", history.summary());
     }
     Ok(history)
 }

@@ -152,12 +152,27 @@ impl NetArgs {
 /// Training settings.
 #[derive(Debug, Clone, Args)]
 pub struct TrainArgs {
-    /// Images per mini-batch.
-    #[arg(long, default_value_t = 100, value_parser = count, allow_hyphen_values = true)]
-    pub batch: usize,
     /// L2 factor on the weights.
     #[arg(long, default_value_t = 0.005, allow_hyphen_values = true)]
     pub lambda: f64,
+    /// Update rule.
+    #[arg(long, value_enum, default_value = "sgd")]
+    pub optimizer: OptFlag,
+    /// BN statistics used for evaluation.
+    #[arg(long, value_enum, default_value = "ema")]
+    pub bn_stats: BnStatsFlag,
+    /// The other training settings (those a sweep keeps the same for every run).
+    #[command(flatten)]
+    pub fixed: FixedTrainArgs,
+}
+
+/// The training settings other than lambda, the optimizer and the BN statistics: the ones
+/// `klayer sweep` keeps the same for every run of a grid (it varies those three).
+#[derive(Debug, Clone, Args)]
+pub struct FixedTrainArgs {
+    /// Images per mini-batch.
+    #[arg(long, default_value_t = 100, value_parser = count, allow_hyphen_values = true)]
+    pub batch: usize,
     /// Number of cycles of the cyclic learning rate.
     #[arg(long, default_value_t = 2, value_parser = count, allow_hyphen_values = true)]
     pub cycles: usize,
@@ -173,12 +188,6 @@ pub struct TrainArgs {
     /// Factor on the peak learning rate from one cycle to the next (1 = no decay).
     #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     pub decay: f64,
-    /// Update rule.
-    #[arg(long, value_enum, default_value = "sgd")]
-    pub optimizer: OptFlag,
-    /// BN statistics used for evaluation.
-    #[arg(long, value_enum, default_value = "ema")]
-    pub bn_stats: BnStatsFlag,
     /// EMA factor of the running BN statistics.
     #[arg(long, default_value_t = 0.9, allow_hyphen_values = true)]
     pub alpha: f64,
@@ -205,15 +214,17 @@ impl TrainArgs {
     /// also against each other: BN-only settings need a net with BN, and BN needs batches of
     /// at least 2).
     pub fn config(&self, n_train: usize, net: &NetArgs) -> Result<TrainConfig> {
-        if self.batch == 0 {
+        if self.fixed.batch == 0 {
             return Err(Error::config("--batch", "must be at least 1"));
         }
         if !net.batch_norm() {
             let bn_only = match self.bn_stats {
                 BnStatsFlag::Precise | BnStatsFlag::PreciseReport => Some("--bn-stats precise"),
                 BnStatsFlag::Adaptive => Some("--bn-stats adaptive"),
-                BnStatsFlag::Ema if self.tta != 0.0 => Some("--tta"),
-                BnStatsFlag::Ema if self.precise_batches.is_some() => Some("--precise-batches"),
+                BnStatsFlag::Ema if self.fixed.tta != 0.0 => Some("--tta"),
+                BnStatsFlag::Ema if self.fixed.precise_batches.is_some() => {
+                    Some("--precise-batches")
+                }
                 BnStatsFlag::Ema => None,
             };
             if let Some(flag) = bn_only {
@@ -226,29 +237,36 @@ impl TrainArgs {
                 ));
             }
         }
-        let n_s = self.n_s.unwrap_or((5 * n_train / self.batch).max(1));
+        let n_s = self
+            .fixed
+            .n_s
+            .unwrap_or((5 * n_train / self.fixed.batch).max(1));
         let bn_stats = match self.bn_stats {
-            BnStatsFlag::Ema => BnStats::Ema { alpha: self.alpha },
+            BnStatsFlag::Ema => BnStats::Ema {
+                alpha: self.fixed.alpha,
+            },
             BnStatsFlag::Precise => BnStats::Precise {
-                batches: self.precise_batches.unwrap_or(200),
+                batches: self.fixed.precise_batches.unwrap_or(200),
                 during_training: false,
             },
             BnStatsFlag::PreciseReport => BnStats::Precise {
-                batches: self.precise_batches.unwrap_or(10),
+                batches: self.fixed.precise_batches.unwrap_or(10),
                 during_training: true,
             },
-            BnStatsFlag::Adaptive => BnStats::Adaptive { augment: self.tta },
+            BnStatsFlag::Adaptive => BnStats::Adaptive {
+                augment: self.fixed.tta,
+            },
         };
-        if self.tta != 0.0 && self.bn_stats != BnStatsFlag::Adaptive {
+        if self.fixed.tta != 0.0 && self.bn_stats != BnStatsFlag::Adaptive {
             return Err(Error::config(
                 "--tta",
                 format!(
                     "{}: test-time augmentation applies to Adaptive BN only: add --bn-stats adaptive",
-                    self.tta
+                    self.fixed.tta
                 ),
             ));
         }
-        if self.precise_batches.is_some()
+        if self.fixed.precise_batches.is_some()
             && !matches!(
                 self.bn_stats,
                 BnStatsFlag::Precise | BnStatsFlag::PreciseReport
@@ -259,19 +277,19 @@ impl TrainArgs {
                 "applies to PreciseBN only: add --bn-stats precise or --bn-stats precise-report",
             ));
         }
-        let augment = self.augment.map(|p| Augment {
+        let augment = self.fixed.augment.map(|p| Augment {
             p,
             ..Augment::default()
         });
         let cfg = TrainConfig {
-            batch: self.batch,
+            batch: self.fixed.batch,
             lambda: self.lambda,
             schedule: LrSchedule::Cyclic {
-                eta_min: self.eta_min,
-                eta_max: self.eta_max,
+                eta_min: self.fixed.eta_min,
+                eta_max: self.fixed.eta_max,
                 n_s,
-                cycles: self.cycles,
-                decay: self.decay,
+                cycles: self.fixed.cycles,
+                decay: self.fixed.decay,
             },
             optimizer: match self.optimizer {
                 OptFlag::Sgd => Optimizer::Sgd,
@@ -279,11 +297,12 @@ impl TrainArgs {
             },
             bn_stats,
             augment,
-            evals_per_cycle: self.evals_per_cycle,
-            train_eval_limit: Some(self.train_eval),
+            evals_per_cycle: self.fixed.evals_per_cycle,
+            train_eval_limit: Some(self.fixed.train_eval),
             seed: net.seed,
             divergence_loss: TrainConfig::default().divergence_loss,
             progress: true,
+            label: None,
         };
         cfg.check_for(n_train, net.batch_norm()).map_err(flagged)?;
         Ok(cfg)

@@ -8,8 +8,10 @@ mod args;
 mod bench;
 mod checkpoint;
 mod reproduce;
+mod seeds;
 #[cfg(test)]
 mod settings_fuzz;
+mod sweep;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,7 +30,7 @@ use klayer::gradcheck::{gradcheck, GradCheckConfig, Stencil};
 use klayer::net::{NetConfig, EVAL_CHUNK};
 use klayer::output::OutputPath;
 use klayer::rng::{rng, Stream};
-use klayer::train::{train, TrainConfig};
+use klayer::train::{train, History, TrainConfig};
 use klayer::{Error, Result, Scalar};
 
 /// The exit codes, for `klayer --help` (the README's "Exit codes" section says the same).
@@ -79,8 +81,12 @@ enum Command {
         history: Option<PathBuf>,
         /// Save the trained network (with its BN statistics and input normalisation) to this
         /// safetensors file; `klayer eval --load FILE` evaluates it.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
         save: Option<PathBuf>,
+        /// Train once per seed, the seeds concurrently (instead of --seed), e.g. 0,1,2: one
+        /// summary line per seed and the mean ± std; --history then holds every run.
+        #[arg(long, value_delimiter = ',', value_parser = count, allow_hyphen_values = true, conflicts_with = "seed")]
+        seeds: Option<Vec<usize>>,
     },
     /// Evaluate a network saved by `klayer train --save` on the CIFAR-10 test images.
     Eval(checkpoint::EvalArgs),
@@ -120,6 +126,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Re-run a section of the report (or all) and regenerate its part of docs/RESULTS.md.
     Reproduce(reproduce::ReproduceArgs),
+    /// Train a grid of settings × seeds concurrently, one JSON line per finished run
+    /// appended to --out (re-running skips the runs already there); --summary FILE prints
+    /// mean ± std per setting.
+    Sweep(Box<sweep::SweepArgs>),
     /// Download and verify the official CIFAR-10 binary archive into ./data (or --dir).
     Download {
         /// The data root; the files land in DIR/cifar-10-batches-bin.
@@ -169,6 +179,7 @@ enum Plan {
     Gradcheck(Box<GradPlan>),
     Bench(Box<bench::BenchPlan>),
     Reproduce(Box<reproduce::ReproducePlan>),
+    Sweep(Box<sweep::SweepPlan>),
     Eval(Box<checkpoint::EvalArgs>),
     Download {
         dir: PathBuf,
@@ -188,9 +199,12 @@ fn plan(cli: Cli) -> Result<Plan> {
             json,
             history,
             save,
-        } => Plan::Train(Box::new(plan_train(
-            &net, &train, &data, double, json, history, save,
-        )?)),
+            seeds,
+        } => {
+            let mut p = plan_train(&net, &train, &data, double, json, history, save)?;
+            p.seeds = seeds.as_deref().map(seeds::seed_list).transpose()?;
+            Plan::Train(Box::new(p))
+        }
         Command::Eval(args) => Plan::Eval(Box::new(args)),
         Command::Gradcheck {
             net,
@@ -220,6 +234,7 @@ fn plan(cli: Cli) -> Result<Plan> {
         }
         Command::Bench(args) => Plan::Bench(Box::new(bench::plan(args)?)),
         Command::Reproduce(args) => Plan::Reproduce(Box::new(reproduce::plan(args)?)),
+        Command::Sweep(args) => Plan::Sweep(Box::new(sweep::plan(*args)?)),
         Command::Download { dir, url, force } => Plan::Download { dir, url, force },
     })
 }
@@ -227,11 +242,14 @@ fn plan(cli: Cli) -> Result<Plan> {
 /// Runs a checked command.
 fn execute(plan: Plan) -> Result<Outcome> {
     match plan {
+        Plan::Train(p) if p.seeds.is_some() && p.double => seeds::run::<f64>(&p),
+        Plan::Train(p) if p.seeds.is_some() => seeds::run::<f32>(&p),
         Plan::Train(p) if p.double => run_train::<f64>(&p),
         Plan::Train(p) => run_train::<f32>(&p),
         Plan::Gradcheck(p) => run_gradcheck(&p),
         Plan::Bench(p) => bench::run(&p),
         Plan::Reproduce(p) => reproduce::run(&p),
+        Plan::Sweep(p) => sweep::run(&p),
         Plan::Eval(args) => checkpoint::run(&args).map(|()| Outcome::Done),
         Plan::Download { dir, url, force } => {
             let path = if force {
@@ -254,6 +272,8 @@ struct TrainPlan {
     json: bool,
     history: Option<OutputPath>,
     save: Option<OutputPath>,
+    /// `--seeds`: train once per seed, concurrently (`None`: the one run of `--seed`).
+    seeds: Option<Vec<u64>>,
 }
 
 fn plan_train(
@@ -318,6 +338,7 @@ fn plan_train(
         json,
         history,
         save,
+        seeds: None,
     })
 }
 
@@ -336,28 +357,12 @@ fn run_train<T: Scalar>(p: &TrainPlan) -> Result<Outcome> {
     );
     let history = train(&mut net, cfg, &cifar.train, &cifar.val, Some(&cifar.test))?;
     if let Some(out) = &p.history {
-        let doc = json!({ "net": p.net, "train": cfg, "history": history });
-        let bytes = serde_json::to_vec(&doc).map_err(|e| Error::io(&out.given, e.into()))?;
+        let bytes = serde_json::to_vec(&history_doc(&p.net, cfg, &history))
+            .map_err(|e| Error::io(&out.given, e.into()))?;
         out.write(&bytes)?;
     }
     if p.json {
-        println!(
-            "{}",
-            json!({
-                "test_acc": history.test_acc(),
-                "val_acc": history.val_acc(),
-                "diverged": history.diverged.is_some(),
-                "diverged_at": history.diverged,
-                "steps": history.steps,
-                "train_seconds": history.train_seconds,
-                "eval_seconds": history.eval_seconds,
-                "hidden": p.net.hidden,
-                "bn": p.net.bn,
-                "lambda": cfg.lambda,
-                "seed": p.net.seed,
-                "precision": T::NAME,
-            })
-        );
+        println!("{}", json_summary::<T>(&p.net, cfg, &history));
     } else if history.diverged.is_none() {
         println!("{}", history.summary());
     }
@@ -378,6 +383,33 @@ fn run_train<T: Scalar>(p: &TrainPlan) -> Result<Outcome> {
         Outcome::Diverged
     } else {
         Outcome::Done
+    })
+}
+
+/// What `--history` writes for one run: its settings and its history.
+fn history_doc(net: &NetConfig, cfg: &TrainConfig, history: &History) -> serde_json::Value {
+    json!({ "net": net, "train": cfg, "history": history })
+}
+
+/// The line `--json` prints for one run.
+fn json_summary<T: Scalar>(
+    net: &NetConfig,
+    cfg: &TrainConfig,
+    history: &History,
+) -> serde_json::Value {
+    json!({
+        "test_acc": history.test_acc(),
+        "val_acc": history.val_acc(),
+        "diverged": history.diverged.is_some(),
+        "diverged_at": history.diverged,
+        "steps": history.steps,
+        "train_seconds": history.train_seconds,
+        "eval_seconds": history.eval_seconds,
+        "hidden": net.hidden,
+        "bn": net.bn,
+        "lambda": cfg.lambda,
+        "seed": net.seed,
+        "precision": T::NAME,
     })
 }
 

@@ -136,7 +136,9 @@ pub fn run(p: &ReproducePlan) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
-fn duration(secs: f64) -> String {
+pub(crate) fn duration(secs: f64) -> String {
+    // Whole seconds first, so that 119.6 s is "2 min 0 s", not "1 min 60 s".
+    let secs = secs.round();
     if secs < 60.0 {
         format!("{secs:.0} s")
     } else {

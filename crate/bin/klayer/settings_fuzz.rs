@@ -157,6 +157,31 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_sweep_lists_and_shards_never_panic(
+        lists in proptest::collection::vec((0usize..4, proptest::collection::vec(number(), 1..4)), 0..4),
+        shard in proptest::option::of((number(), number())),
+        hidden in proptest::option::of(hidden()),
+    ) {
+        let flags = ["--lambda", "--sig", "--seeds", "--n-s"];
+        let mut args = vec!["klayer".to_string(), "sweep".to_string(), "--list".to_string()];
+        for (i, values) in lists {
+            args.push(format!("{}={}", flags[i], values.join(",")));
+        }
+        if let Some((i, n)) = shard {
+            args.push(format!("--shard={i}/{n}"));
+        }
+        if let Some(h) = hidden {
+            args.push(format!("--hidden={h}"));
+        }
+        let err = check(&args);
+        assert_names_a_flag(&args, err);
+    }
+}
+
 #[test]
 fn the_extreme_values_of_the_issue_are_refused_by_the_checks() {
     let refused = |line: &str, needle: &str| {

@@ -5,15 +5,17 @@ use super::*;
 pub(super) fn lambda_search(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
     let search = LambdaSearch::new(scale);
     let mut grid = LambdaGrid::default();
+    let mut records = Vec::new();
     for &l in search.coarse.iter().chain(&search.fine) {
         if !grid.has(l) {
             eprintln!("lambda {l:e}:");
-            grid.add(
-                l,
-                run_seeds(&search.base.clone().lambda(l), &search.seeds, data)?,
-            );
+            let run = search.base.clone().lambda(l);
+            let runs = run_seeds(&run, &search.seeds, data)?;
+            records.extend(sweep::records(&run, &search.seeds, &runs, data)?);
+            grid.add(l, runs);
         }
     }
+    let summary = sweep::summarize(&records);
     let xs = grid.validation();
     let figure = Figure {
         name: "lambda_search".into(),
@@ -32,13 +34,9 @@ pub(super) fn lambda_search(data: &Cifar10<f32>, scale: &Scale) -> Result<Sectio
          Notebook 04 runs the same search.\n\nCoarse grid:\n\n",
         search.seeds.len()
     );
-    md += &grid
-        .comparison(&search.coarse, &report::LAMBDA_COARSE, scale)
-        .markdown();
+    md += &lambda_comparison(&summary, &search.coarse, &report::LAMBDA_COARSE, scale).markdown();
     md += "\nFine grid:\n\n";
-    md += &grid
-        .comparison(&search.fine, &report::LAMBDA_FINE, scale)
-        .markdown();
+    md += &lambda_comparison(&summary, &search.fine, &report::LAMBDA_FINE, scale).markdown();
     md +=
         "\nOutcome: the best lambda by validation accuracy, and the test accuracy of its runs:\n\n";
     md += &grid.outcome(scale)?.markdown();

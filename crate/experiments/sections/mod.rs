@@ -6,8 +6,9 @@ use plotly::Plot;
 
 use super::report::{self, Reported};
 use super::{
-    gradcheck_input, markdown_table, run_seeds, test_accuracies, Comparison, LambdaGrid,
-    LambdaSearch, Run, Scale, Seeds, Summary, NINE_LAYER, SEVEN_LAYER_ADAM, WIDE,
+    gradcheck_input, lambda_comparison, markdown_table, run_seeds, sweep, test_accuracies,
+    Comparison, LambdaGrid, LambdaSearch, Run, Scale, Seeds, Summary, NINE_LAYER, SEVEN_LAYER_ADAM,
+    WIDE,
 };
 use crate::bn_stats::BnStats;
 use crate::data::Cifar10;
