@@ -13,7 +13,7 @@ use plotly::common::{Anchor, Font, Title};
 use plotly::layout::{Annotation, Axis as PlotAxis, Layout};
 use plotly::{HeatMap, Image, Plot};
 
-use crate::data::{Cifar10, CHANNEL_DIM, IMAGE_DIM, IMAGE_SIDE};
+use crate::data::{Split, CHANNEL_DIM, IMAGE_DIM, IMAGE_SIDE};
 use crate::layers::{softmax, Mode};
 use crate::net::Network;
 use crate::{Error, Result, Scalar};
@@ -24,8 +24,8 @@ const GAP: usize = 2;
 const CAPTION: usize = 12;
 
 /// One image as 0–255 channel-major bytes, from a normalised row: `pixel = 255 · (x · std + mean)`
-/// with the per-feature `mean` and `std` of the normalisation ([`Cifar10::mean`],
-/// [`Cifar10::std`]), clamped to 0–255.
+/// with the per-feature `mean` and `std` of the normalisation ([`Split::mean`],
+/// [`Split::std`]), clamped to 0–255.
 ///
 /// # Example
 /// ```
@@ -157,7 +157,7 @@ pub fn image_grid(
 ///
 /// # Errors
 /// If `per_class` is 0 or some class has fewer training images.
-pub fn sample_images<T: Scalar>(data: &Cifar10<T>, per_class: usize) -> Result<Plot> {
+pub fn sample_images<T: Scalar>(data: &Split<T>, per_class: usize) -> Result<Plot> {
     let picks = first_of_each_class(&data.train.y, data.train.classes, per_class)?;
     let images = picks
         .iter()
@@ -391,7 +391,7 @@ pub fn confident_mistakes(probs: ArrayView2<f64>, truth: &[usize], count: usize)
 /// If the network does not fit the data or `count` is 0.
 pub fn most_confident_mistakes<T: Scalar>(
     net: &mut Network<T>,
-    data: &Cifar10<T>,
+    data: &Split<T>,
     count: usize,
 ) -> Result<Plot> {
     if count == 0 {
