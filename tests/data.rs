@@ -99,30 +99,12 @@ fn md5_hex(bytes: &[u8]) -> String {
     format!("{:x}", Md5::digest(bytes))
 }
 
-/// Serves `requests` requests on 127.0.0.1 from a thread, answering each with `status` and
-/// `body`; the thread ends after that many requests or 30 s without one.
+/// Serves `requests` requests on 127.0.0.1 ([`common::serve_routes`]), answering each with
+/// `status` and `body`; returns the archive's URL and the server thread.
 fn serve(status: u16, body: Vec<u8>, requests: usize) -> (String, JoinHandle<usize>) {
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let port = server.server_addr().to_ip().unwrap().port();
-    let handle = thread::spawn(move || {
-        let mut served = 0;
-        for _ in 0..requests {
-            match server.recv_timeout(Duration::from_secs(30)) {
-                Ok(Some(req)) => {
-                    let resp = tiny_http::Response::from_data(body.clone())
-                        .with_status_code(tiny_http::StatusCode(status));
-                    let _ = req.respond(resp);
-                    served += 1;
-                }
-                _ => break,
-            }
-        }
-        served
-    });
-    (
-        format!("http://127.0.0.1:{port}/cifar-10-binary.tar.gz"),
-        handle,
-    )
+    const PATH: &str = "/cifar-10-binary.tar.gz";
+    let (base, handle) = common::serve_routes(vec![(PATH.to_string(), status, body)], requests);
+    (format!("{base}{PATH}"), handle)
 }
 
 /// Names of everything in `dir`.
