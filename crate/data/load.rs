@@ -489,7 +489,10 @@ const CHUNK_IMAGES: usize = 256;
 ///
 /// **Panics** if `dim` is 0 or `pixels.len()` is not a multiple of `dim`.
 pub fn feature_stats(pixels: &[u8], dim: usize) -> (Vec<f64>, Vec<f64>) {
-    assert!(dim > 0 && pixels.len() % dim == 0, "pixels of whole images");
+    assert!(
+        dim > 0 && pixels.len().is_multiple_of(dim),
+        "pixels of whole images"
+    );
     let n = pixels.len() / dim;
     // Per chunk (at most 256 images), u32 sums cannot overflow: 256 * 255^2 < 2^32.
     let (sum, sumsq) = pixels

@@ -230,8 +230,13 @@ impl Scale {
     /// );
     /// ```
     pub fn describe(&self, data: &Split<f32>) -> String {
+        // CIFAR-10 goes without saying (the report's data set); another one is named.
+        let of = match data.source {
+            DataSource::Cifar10 => String::new(),
+            other => format!(" of {other} ({})", data.shape),
+        };
         format!(
-            "{} size: {} training, {} validation, {} test images",
+            "{} size: {} training, {} validation, {} test images{of}",
             if self.quick { "quick" } else { "full" },
             data.train.len(),
             data.val.len(),
