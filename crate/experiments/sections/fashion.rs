@@ -48,8 +48,9 @@ pub fn fashion_runs(scale: &Scale) -> Vec<(String, Run)> {
 ///
 /// ```
 /// # use klayer::experiments::sections::fashion_table;
-/// let t = fashion_table(&[]);
-/// assert!(t.starts_with("| net | without BN |"));
+/// let t = fashion_table(&[]); // no runs: the header alone
+/// assert!(t.starts_with("| net | without BN: test acc. % (mean ± std, min–max) | with BN |"));
+/// assert_eq!(t.lines().count(), 2);
 /// ```
 pub fn fashion_table(results: &[(String, Vec<History>)]) -> String {
     let header = [
