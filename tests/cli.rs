@@ -243,6 +243,32 @@ fn train_on_fashion_mnist_sizes_the_net_by_its_28_by_28_images() {
     );
 }
 
+#[test]
+fn download_of_fashion_mnist_checks_the_official_md5_and_leaves_nothing() {
+    // A mirror on 127.0.0.1 that serves a file which is not the official one.
+    let name = "train-images-idx3-ubyte.gz";
+    let (base, server) =
+        common::serve_routes(vec![(format!("/fm/{name}"), 200, b"not it".to_vec())], 1);
+    let root = tempfile::tempdir().unwrap();
+    let url = format!("{base}/fm/");
+    let dir = root.path().to_string_lossy().into_owned();
+    let args = [
+        "download",
+        "--dataset",
+        "fashion-mnist",
+        "--url",
+        &url,
+        "--dir",
+        &dir,
+    ];
+    let out = klayer_no_data(&args);
+    assert_eq!(server.join().unwrap(), 1);
+    assert_fails(&out, 3, "8d4fb7e6c68d591d4c3dfef9ec88bf0d");
+    assert!(stderr(&out).contains(name), "{}", stderr(&out));
+    let left: Vec<_> = std::fs::read_dir(root.path()).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 /// A short run whose learning rate (1e3 to 1e4) makes it diverge at once.
 const DIVERGING: &[&str] = &[
     "train",
