@@ -147,6 +147,39 @@ fn real_split_is_55000_5000_10000_grey_28_by_28_images() {
 }
 
 #[test]
+fn real_pictures_are_grey_28_by_28_tiles_named_by_class() {
+    let Some(dir) = common::fashion_dir() else {
+        return;
+    };
+    let opts = LoadOptions::new(DataSource::FashionMnist)
+        .path(&dir)
+        .n_train(2_000)
+        .n_test(100);
+    let d = Split::<f32>::load(&opts).unwrap();
+    let plot = klayer::plot::pictures::sample_images(&d, 2).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&plot.to_json()).unwrap();
+    let names: Vec<&str> = v["layout"]["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["text"].as_str().unwrap())
+        .collect();
+    assert_eq!((names[0], names[19]), ("T-shirt/top", "ankle boot"));
+    // Ten rows of tiles 28 + 2 + 12 high, two tiles 28 + 2 wide (and a border) per row.
+    let z = v["data"][0]["z"].as_array().unwrap();
+    assert_eq!(
+        (z.len(), z[0].as_array().unwrap().len()),
+        (10 * 42, 2 * 30 + 2)
+    );
+    // The first T-shirt's pixels, un-normalised, in grey: red = green = blue.
+    let first = d.train.y.iter().position(|&l| l == 0).unwrap();
+    let p =
+        klayer::plot::pictures::pixels(d.train.x.row(first).as_slice().unwrap(), &d.mean, &d.std);
+    let j = 14 * 28 + 14;
+    assert_eq!(z[12 + 14][2 + 14], serde_json::json!([p[j], p[j], p[j]]));
+}
+
+#[test]
 fn real_files_hold_the_official_contents_however_they_are_compressed() {
     let Some(dir) = common::fashion_dir() else {
         return;
