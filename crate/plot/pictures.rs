@@ -508,7 +508,7 @@ pub fn most_confident_mistakes<T: Scalar>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{CHANNEL_DIM, IMAGE_SIDE};
+    use crate::data::IMAGE_SIDE;
     use ndarray::array;
 
     #[test]
