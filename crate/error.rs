@@ -55,6 +55,30 @@ pub enum Error {
         /// The published md5 of the official file of that name.
         expected: String,
     },
+    /// No copy of a data set other than CIFAR-10 (see [`Error::DataNotFound`]) could be found
+    /// and none was to be downloaded.
+    #[error(
+        "{dataset} not found in {searched}: run `klayer download --dataset {id}`, set \
+         KLAYER_DATA to the directory that holds its files, or pass it with --data DIR"
+    )]
+    DatasetNotFound {
+        /// The data set's name (`Fashion-MNIST`).
+        dataset: &'static str,
+        /// Its `--dataset` value (`fashion-mnist`).
+        id: &'static str,
+        /// The places that were searched, for the message.
+        searched: String,
+    },
+    /// A Fashion-MNIST (IDX) file that is missing, truncated, not an IDX file, wrongly
+    /// shaped, holds a label outside the classes, does not match its partner file, or differs
+    /// from the official file.
+    #[error("{}: {reason}; {}", path.display(), fashion_advice(path))]
+    BadDataFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The data directory or a batch file exists but cannot be read (no permission, a symlink
     /// loop, an I/O error).
     #[error("{}: cannot be read: {source}; check its permissions (it must be readable by this user) or point KLAYER_DATA elsewhere", path.display())]
@@ -135,6 +159,36 @@ fn redownload_advice(file: &Path) -> String {
     }
 }
 
+/// What to do about a bad or missing Fashion-MNIST file at `file`: reinstall Debian's copy,
+/// re-download the directory `klayer download` made, or get a fresh copy elsewhere.
+fn fashion_advice(file: &Path) -> String {
+    use crate::data::{FASHION_DIR_NAME, FASHION_SYSTEM_DIR};
+    let dir = file.parent().unwrap_or(Path::new("."));
+    if dir == Path::new(FASHION_SYSTEM_DIR) {
+        return "reinstall Debian's copy: `apt-get install --reinstall dataset-fashion-mnist`"
+            .into();
+    }
+    match (dir.file_name(), dir.parent()) {
+        (Some(name), Some(root)) if name == FASHION_DIR_NAME => {
+            let root = if root.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                root
+            };
+            format!(
+                "replace the directory with a fresh copy: `klayer download --dataset \
+                 fashion-mnist --force --dir {}`",
+                root.display()
+            )
+        }
+        _ => format!(
+            "get a fresh copy with `klayer download --dataset fashion-mnist --dir DIR` and use \
+             DIR/{FASHION_DIR_NAME} instead of {}",
+            dir.display()
+        ),
+    }
+}
+
 /// Process exit codes of the `klayer` command line, one per kind of failure (documented in
 /// `klayer --help` and the README).
 pub mod exit_code {
@@ -177,6 +231,8 @@ impl Error {
         match self {
             Error::InvalidConfig { .. } => exit_code::USAGE,
             Error::DataNotFound { .. }
+            | Error::DatasetNotFound { .. }
+            | Error::BadDataFile { .. }
             | Error::FileMissing { .. }
             | Error::BadFileSize { .. }
             | Error::BadLabel { .. }

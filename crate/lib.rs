@@ -5,7 +5,8 @@
 //! experiments, fast enough to change a setting in a notebook and see new curves in seconds.
 //!
 //! Where things live:
-//! - [`data`]: reading, locating and downloading CIFAR-10; [`data::Dataset`]; augmentation.
+//! - [`data`]: reading, locating and downloading CIFAR-10 and Fashion-MNIST; [`data::Dataset`],
+//!   [`data::Split`] and the [`data::ImageShape`] they carry; augmentation.
 //! - [`layers`]: [`layers::Linear`], [`layers::BatchNorm`], [`layers::Relu`], softmax
 //!   cross-entropy.
 //! - [`net`]: [`net::NetConfig`] (hidden sizes, BN placement, init) builds a [`net::Network`].

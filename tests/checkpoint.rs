@@ -30,7 +30,7 @@ fn images(n: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
 }
 
 fn norm_of(pixels: &[u8]) -> InputNorm {
-    let (mean, std) = klayer::data::feature_stats(pixels);
+    let (mean, std) = klayer::data::feature_stats(pixels, IMAGE_DIM);
     InputNorm { mean, std }
 }
 

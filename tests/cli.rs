@@ -150,6 +150,125 @@ fn train_prints_a_json_summary() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("step"));
 }
 
+/// Fashion-MNIST, found as the crate finds it (`KLAYER_DATA`, `data/fashion-mnist`, Debian's
+/// copy); `None` skips the test, under CI it fails.
+#[path = "common/mod.rs"]
+mod common;
+
+#[test]
+fn train_on_fashion_mnist_sizes_the_net_by_its_28_by_28_images() {
+    let Some(dir) = common::fashion_dir() else {
+        return;
+    };
+    let dir = dir.to_string_lossy().into_owned();
+    let tmp = tempfile::tempdir().unwrap();
+    let saved = tmp.path().join("net.safetensors");
+    let saved = saved.to_string_lossy();
+    let args = [
+        "train",
+        "--dataset",
+        "fashion-mnist",
+        "--data",
+        &dir,
+        "--n-train",
+        "2000",
+        "--n-val",
+        "500",
+        "--augment",
+        "0.5",
+        "--cycles",
+        "1",
+        "--save",
+        &saved,
+        "--json",
+    ];
+    let out = klayer_with(&args, None);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("Linear(784→50") && err.contains("Fashion-MNIST"),
+        "{err}"
+    );
+    let v = json_line(&out);
+    assert_eq!(v["steps"], 200);
+    // Far above chance (10 %): a 3-layer net learns Fashion-MNIST quickly.
+    let acc = v["test_acc"].as_f64().unwrap();
+    assert!(acc > 0.6, "{v}");
+    // The saved net classifies the same 10,000 test images the same way.
+    let eval = [
+        "eval",
+        "--load",
+        &saved,
+        "--dataset",
+        "fashion-mnist",
+        "--data",
+        &dir,
+        "--json",
+    ];
+    let out = klayer_with(&eval, None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let e = json_line(&out);
+    assert_eq!(e["images"], 10_000);
+    assert!(
+        (e["test_acc"].as_f64().unwrap() - acc).abs() < 1e-9,
+        "{e} {v}"
+    );
+    // On CIFAR-10 it is refused: its inputs are 784 grey pixels, not 3,072.
+    if let Some(cifar) = data_dir() {
+        let out = klayer_with(&["eval", "--load", &saved], Some(&cifar));
+        assert_fails(&out, 3, "--dataset");
+    }
+    // The gradient check takes its features from the same images.
+    let out = klayer_with(
+        &["gradcheck", "--dataset", "fashion-mnist", "--data", &dir],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Fashion-MNIST training images"),
+        "{}",
+        stderr(&out)
+    );
+    // An unknown data set is a usage error naming the choices.
+    fails_with(&["train", "--dataset", "mnist"], "fashion-mnist");
+    fails_with(
+        &[
+            "gradcheck",
+            "--dataset",
+            "fashion-mnist",
+            "--features",
+            "785",
+        ],
+        "1..=784",
+    );
+}
+
+#[test]
+fn download_of_fashion_mnist_checks_the_official_md5_and_leaves_nothing() {
+    // A mirror on 127.0.0.1 that serves a file which is not the official one.
+    let name = "train-images-idx3-ubyte.gz";
+    let (base, server) =
+        common::serve_routes(vec![(format!("/fm/{name}"), 200, b"not it".to_vec())], 1);
+    let root = tempfile::tempdir().unwrap();
+    let url = format!("{base}/fm/");
+    let dir = root.path().to_string_lossy().into_owned();
+    let args = [
+        "download",
+        "--dataset",
+        "fashion-mnist",
+        "--url",
+        &url,
+        "--dir",
+        &dir,
+    ];
+    let out = klayer_no_data(&args);
+    assert_eq!(server.join().unwrap(), 1);
+    assert_fails(&out, 3, "8d4fb7e6c68d591d4c3dfef9ec88bf0d");
+    assert!(stderr(&out).contains(name), "{}", stderr(&out));
+    let left: Vec<_> = std::fs::read_dir(root.path()).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 /// A short run whose learning rate (1e3 to 1e4) makes it diverge at once.
 const DIVERGING: &[&str] = &[
     "train",

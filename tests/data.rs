@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use klayer::data::{
     download, download_archive, locate_in, read_batch, read_batch_records, read_dir,
-    read_dir_records, Cifar10, LoadOptions, BATCH_FILES, DATA_DIR_NAME, FILE_BYTES, IMAGE_DIM,
+    read_dir_records, LoadOptions, Split, BATCH_FILES, DATA_DIR_NAME, FILE_BYTES, IMAGE_DIM,
     NUM_CLASSES, RECORDS_PER_FILE, RECORD_BYTES, TEST_FILE, TRAIN_FILES,
 };
 use klayer::Error;
@@ -30,12 +30,12 @@ fn real_dir() -> Option<PathBuf> {
 }
 
 /// The real data set, loaded once for all tests that need it; `None` skips the test.
-fn real() -> Option<&'static Cifar10<f32>> {
-    static DATA: OnceLock<Cifar10<f32>> = OnceLock::new();
+fn real() -> Option<&'static Split<f32>> {
+    static DATA: OnceLock<Split<f32>> = OnceLock::new();
     let dir = real_dir()?;
     Some(DATA.get_or_init(|| {
         let opts = LoadOptions::default().path(dir).download(false);
-        Cifar10::<f32>::load(&opts).expect("loading the real CIFAR-10")
+        Split::<f32>::load(&opts).expect("loading the real CIFAR-10")
     }))
 }
 
@@ -99,30 +99,12 @@ fn md5_hex(bytes: &[u8]) -> String {
     format!("{:x}", Md5::digest(bytes))
 }
 
-/// Serves `requests` requests on 127.0.0.1 from a thread, answering each with `status` and
-/// `body`; the thread ends after that many requests or 30 s without one.
+/// Serves `requests` requests on 127.0.0.1 ([`common::serve_routes`]), answering each with
+/// `status` and `body`; returns the archive's URL and the server thread.
 fn serve(status: u16, body: Vec<u8>, requests: usize) -> (String, JoinHandle<usize>) {
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let port = server.server_addr().to_ip().unwrap().port();
-    let handle = thread::spawn(move || {
-        let mut served = 0;
-        for _ in 0..requests {
-            match server.recv_timeout(Duration::from_secs(30)) {
-                Ok(Some(req)) => {
-                    let resp = tiny_http::Response::from_data(body.clone())
-                        .with_status_code(tiny_http::StatusCode(status));
-                    let _ = req.respond(resp);
-                    served += 1;
-                }
-                _ => break,
-            }
-        }
-        served
-    });
-    (
-        format!("http://127.0.0.1:{port}/cifar-10-binary.tar.gz"),
-        handle,
-    )
+    const PATH: &str = "/cifar-10-binary.tar.gz";
+    let (base, handle) = common::serve_routes(vec![(PATH.to_string(), status, body)], requests);
+    (format!("{base}{PATH}"), handle)
 }
 
 /// Names of everything in `dir`.
@@ -239,7 +221,7 @@ fn real_subset_uses_the_statistics_of_the_images_used() {
         .n_train(1_000)
         .n_test(500)
         .n_val(2_000);
-    let d = Cifar10::<f64>::load(&opts).unwrap();
+    let d = Split::<f64>::load(&opts).unwrap();
     assert_eq!(
         (d.train.len(), d.val.len(), d.test.len()),
         (1_000, 2_000, 500)
@@ -284,7 +266,7 @@ fn missing_directory_says_to_run_klayer_download() {
     assert!(err.to_string().contains("klayer download"));
     // An explicit path that does not exist is named, and nothing is downloaded.
     let missing = root.path().join("no-such-dir");
-    let err = Cifar10::<f32>::load(&LoadOptions::default().path(&missing)).unwrap_err();
+    let err = Split::<f32>::load(&LoadOptions::default().path(&missing)).unwrap_err();
     assert!(matches!(err, Error::DataNotFound { .. }), "{err:?}");
     assert!(err.to_string().contains("no-such-dir"), "{err}");
     assert!(err.to_string().contains("klayer download"), "{err}");
@@ -320,7 +302,7 @@ fn missing_file_is_named() {
         Err(Error::FileMissing { path }) => assert_eq!(path, dir.join("data_batch_4.bin")),
         other => panic!("expected FileMissing, got {other:?}"),
     }
-    let err = Cifar10::<f32>::load(&LoadOptions::default().path(&dir)).unwrap_err();
+    let err = Split::<f32>::load(&LoadOptions::default().path(&dir)).unwrap_err();
     assert!(matches!(err, Error::FileMissing { .. }), "{err:?}");
     assert!(err.to_string().contains("data_batch_4.bin"), "{err}");
     let err = read_batch(dir.join("data_batch_4.bin")).unwrap_err();
@@ -352,7 +334,7 @@ fn wrong_file_size_is_reported() {
     // rejected.
     let dir = root.path().join(DATA_DIR_NAME);
     write_batches(&dir, 3);
-    let err = Cifar10::<f32>::load(&LoadOptions::default().path(&dir)).unwrap_err();
+    let err = Split::<f32>::load(&LoadOptions::default().path(&dir)).unwrap_err();
     assert!(matches!(err, Error::BadFileSize { .. }), "{err:?}");
 }
 
@@ -575,7 +557,7 @@ fn load_downloads_a_full_size_archive_when_nothing_is_found() {
     assert_eq!(entries(root.path()), vec![DATA_DIR_NAME.to_string()]);
     assert_eq!(server.join().unwrap(), 1);
     // Hand-made files of the official size are not the official ones: no md5 check.
-    let d = Cifar10::<f32>::load(&opts.path(&dir).verify_md5(false)).unwrap();
+    let d = Split::<f32>::load(&opts.path(&dir).verify_md5(false)).unwrap();
     assert_eq!(
         (d.train.len(), d.val.len(), d.test.len()),
         (45_000, 5_000, 10_000)

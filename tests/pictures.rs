@@ -1,7 +1,7 @@
 //! The pictures on real CIFAR-10 images (`$KLAYER_DATA`): what each figure plots is checked
 //! against the data it was made from.
 
-use klayer::data::{Cifar10, LoadOptions, CLASS_NAMES};
+use klayer::data::{LoadOptions, Split, CLASS_NAMES};
 use klayer::layers::{softmax, Mode};
 use klayer::net::NetConfig;
 use klayer::plot::pictures::{
@@ -9,13 +9,13 @@ use klayer::plot::pictures::{
 };
 use serde_json::Value;
 
-fn data() -> Cifar10<f32> {
+fn data() -> Split<f32> {
     let opts = LoadOptions::default()
         .download(false)
         .n_train(1_000)
         .n_val(500)
         .n_test(300);
-    Cifar10::<f32>::load(&opts)
+    Split::<f32>::load(&opts)
         .unwrap_or_else(|e| panic!("these tests need CIFAR-10 (set KLAYER_DATA): {e}"))
 }
 

@@ -4,7 +4,7 @@
 
 mod solutions;
 
-use klayer::data::{Cifar10, LoadOptions};
+use klayer::data::{LoadOptions, Split};
 use klayer::layers::{Layer, Mode};
 use klayer::net::{BnPlacement, NetConfig, Student};
 use klayer::train::{train, History, LrSchedule, TrainConfig};
@@ -12,13 +12,13 @@ use ndarray::{Array1, Array2};
 use solutions as s;
 
 /// A small part of CIFAR-10 (`$KLAYER_DATA`), in f64.
-fn data() -> Cifar10<f64> {
+fn data() -> Split<f64> {
     let opts = LoadOptions::default()
         .download(false)
         .n_train(2_000)
         .n_val(1_000)
         .n_test(1_000);
-    Cifar10::<f64>::load(&opts)
+    Split::<f64>::load(&opts)
         .unwrap_or_else(|e| panic!("these tests need CIFAR-10 (set KLAYER_DATA): {e}"))
 }
 

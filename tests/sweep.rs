@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use klayer::data::{Cifar10, LoadOptions};
+use klayer::data::{LoadOptions, Split};
 use klayer::experiments::sweep::{self, read_records, Record, SweepFile};
 use klayer::experiments::{run_seeds, Run, Scale};
 use klayer::train::{History, LrSchedule};
@@ -87,8 +87,9 @@ fn seeds_trained_concurrently_give_the_histories_of_their_runs_alone() {
         download: false,
         ..LoadOptions::default()
     };
-    let data = Cifar10::<f32>::load(&opts).unwrap();
+    let data = Split::<f32>::load(&opts).unwrap();
     let scale = Scale {
+        source: klayer::data::DataSource::Cifar10,
         n_train: Some(1_000),
         n_val: 200,
         n_test: Some(200),
@@ -520,6 +521,7 @@ fn a_half_written_last_line_is_never_read_and_opening_repairs_it() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("runs.jsonl");
     let sizes = sweep::DataSizes {
+        dataset: klayer::data::DataSource::Cifar10,
         n_train: 10,
         n_val: 5,
         n_test: 5,

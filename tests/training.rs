@@ -4,7 +4,7 @@
 mod common;
 
 use klayer::bn_stats::BnStats;
-use klayer::data::{Augment, Cifar10, Dataset, LoadOptions};
+use klayer::data::{Augment, Dataset, ImageShape, LoadOptions, Split};
 use klayer::net::{BnPlacement, NetConfig};
 use klayer::rng::{rng, Stream};
 use klayer::train::{
@@ -14,8 +14,9 @@ use ndarray::Array2;
 use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
 
-/// Ten Gaussian blobs in 3072 dimensions (so augmentation applies), separable but noisy;
-/// `seed` draws the images, the blob centres are always the same.
+/// Ten Gaussian blobs in 3072 dimensions, laid out as CIFAR-10 images (so augmentation
+/// applies), separable but noisy; `seed` draws the images, the blob centres are always the
+/// same.
 fn blobs(n: usize, seed: u64) -> Dataset<f32> {
     let centres =
         Array2::<f32>::random_using((10, 3072), StandardNormal, &mut rng(0, Stream::Data)) * 0.5;
@@ -25,7 +26,9 @@ fn blobs(n: usize, seed: u64) -> Dataset<f32> {
     for (mut row, &label) in x.rows_mut().into_iter().zip(&y) {
         row += &centres.row(label);
     }
-    Dataset::new(x, y, 10).unwrap()
+    Dataset::new(x, y, 10)
+        .and_then(|d| d.with_shape(ImageShape::CIFAR10))
+        .unwrap()
 }
 
 fn quick_config(bn_stats: BnStats) -> TrainConfig {
@@ -371,7 +374,7 @@ fn three_layer_bn_net_learns_real_cifar10() {
         download: false,
         ..LoadOptions::default()
     };
-    let cifar = Cifar10::<f32>::load(&opts).unwrap();
+    let cifar = Split::<f32>::load(&opts).unwrap();
     let mut net = NetConfig::new(&[50, 50]).seed(0).build::<f32>().unwrap();
     let cfg = TrainConfig {
         schedule: LrSchedule::assignment(10_000, 100, 2),

@@ -1,5 +1,5 @@
 //! The CIFAR-10 binary format: its constants, reading one batch file, and reading the whole
-//! `cifar-10-batches-bin` directory.
+//! `cifar-10-batches-bin` directory; [`RawImages`], the bytes of any data set's images.
 //!
 //! A batch file is a sequence of 3,073-byte records: one label byte (`0..=9`) followed by the
 //! 3,072 pixel bytes of a 32x32 colour image, channel by channel (1,024 red, 1,024 green,
@@ -16,12 +16,13 @@ use std::path::{Path, PathBuf};
 use md5::{Digest, Md5};
 use rayon::prelude::*;
 
+use super::ImageShape;
 use crate::{Error, Result};
 
 /// Width and height of an image, in pixels.
-pub const IMAGE_SIDE: usize = 32;
+pub const IMAGE_SIDE: usize = ImageShape::CIFAR10.width;
 /// Colour channels per image (red, green, blue).
-pub const CHANNELS: usize = 3;
+pub const CHANNELS: usize = ImageShape::CIFAR10.channels;
 /// Pixels of one channel: `IMAGE_SIDE * IMAGE_SIDE` = 1,024.
 pub const CHANNEL_DIM: usize = IMAGE_SIDE * IMAGE_SIDE;
 /// Bytes (features) per image: `CHANNELS * IMAGE_SIDE * IMAGE_SIDE` = 3,072.
@@ -87,25 +88,29 @@ pub const BATCH_MD5: [&str; 6] = [
 /// once per file rather than at every load.
 pub const VERIFIED_STAMP: &str = ".klayer-verified.json";
 
-/// Images as raw bytes, exactly as stored in the batch files.
+/// Images as raw bytes, exactly as stored in the data set's files.
 ///
-/// Image `i` is `pixels[i * IMAGE_DIM..(i + 1) * IMAGE_DIM]`, in channel-major (CHW) order:
-/// byte `c * 1024 + y * 32 + x` is channel `c` of the pixel in row `y`, column `x`.
+/// Image `i` is `pixels[i * d..(i + 1) * d]` with `d = shape.dim()`, in channel-major (CHW)
+/// order: byte `c * h * w + y * w + x` is channel `c` of the pixel in row `y`, column `x`
+/// (for CIFAR-10 `c * 1024 + y * 32 + x`).
 ///
 /// # Example
 /// ```
-/// use klayer::data::{RawImages, IMAGE_DIM};
-/// let raw = RawImages { pixels: vec![7; 2 * IMAGE_DIM], labels: vec![3, 9] };
+/// use klayer::data::{ImageShape, RawImages, IMAGE_DIM};
+/// let shape = ImageShape::CIFAR10;
+/// let raw = RawImages { pixels: vec![7; 2 * IMAGE_DIM], labels: vec![3, 9], shape };
 /// assert_eq!(raw.len(), 2);
 /// assert_eq!(raw.image(1)[0], 7);
 /// assert_eq!(raw.slice(1, 2).labels, vec![9]);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawImages {
-    /// `n * IMAGE_DIM` pixel bytes, one image after the other.
+    /// `n * shape.dim()` pixel bytes, one image after the other.
     pub pixels: Vec<u8>,
     /// `n` labels, each in `0..NUM_CLASSES`.
     pub labels: Vec<u8>,
+    /// The shape of each image.
+    pub shape: ImageShape,
 }
 
 impl RawImages {
@@ -123,16 +128,19 @@ impl RawImages {
     ///
     /// **Panics** if `i` is out of range.
     pub fn image(&self, i: usize) -> &[u8] {
-        &self.pixels[i * IMAGE_DIM..(i + 1) * IMAGE_DIM]
+        let d = self.shape.dim();
+        &self.pixels[i * d..(i + 1) * d]
     }
 
     /// A copy of the images `start..end`.
     ///
     /// **Panics** if the range is out of bounds.
     pub fn slice(&self, start: usize, end: usize) -> RawImages {
+        let d = self.shape.dim();
         RawImages {
-            pixels: self.pixels[start * IMAGE_DIM..end * IMAGE_DIM].to_vec(),
+            pixels: self.pixels[start * d..end * d].to_vec(),
             labels: self.labels[start..end].to_vec(),
+            shape: self.shape,
         }
     }
 
@@ -176,6 +184,7 @@ pub fn read_batch_records(path: impl AsRef<Path>, records: usize) -> Result<RawI
     let mut raw = RawImages {
         pixels: vec![0; records * IMAGE_DIM],
         labels: vec![0; records],
+        shape: ImageShape::CIFAR10,
     };
     read_batch_into(path.as_ref(), &mut raw.pixels, &mut raw.labels, None)?;
     Ok(raw)
@@ -326,10 +335,12 @@ fn read_all(
     let mut train = RawImages {
         pixels: vec![0; n_train * IMAGE_DIM],
         labels: vec![0; n_train],
+        shape: ImageShape::CIFAR10,
     };
     let mut test = RawImages {
         pixels: vec![0; records_per_file * IMAGE_DIM],
         labels: vec![0; records_per_file],
+        shape: ImageShape::CIFAR10,
     };
     // One (file, pixel chunk, label chunk) job per batch file, all reading in parallel.
     let mut jobs: Vec<(PathBuf, &mut [u8], &mut [u8])> = Vec::with_capacity(BATCH_FILES.len());

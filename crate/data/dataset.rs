@@ -1,10 +1,64 @@
-//! [`Dataset`]: images as rows of a matrix, with their labels.
+//! [`Dataset`]: images as rows of a matrix, with their labels; [`ImageShape`]: how a row is
+//! laid out as an image.
 
 use ndarray::{s, Array2, ArrayView2};
 
 use crate::{Error, Result, Scalar};
 
-/// Images stored as rows (one image = one contiguous row of `dim` features), with labels.
+/// The layout of an image stored as one row of features: `channels` planes of `height` rows of
+/// `width` pixels, channel-major, each plane row-major (feature `c * height * width + y *
+/// width + x` is channel `c` at row `y`, column `x`).
+///
+/// # Example
+/// ```
+/// use klayer::data::ImageShape;
+/// assert_eq!(ImageShape::CIFAR10.dim(), 3072);
+/// assert_eq!(ImageShape::FASHION_MNIST.dim(), 784);
+/// assert_eq!(ImageShape::FASHION_MNIST.to_string(), "28×28×1");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct ImageShape {
+    /// Rows of pixels.
+    pub height: usize,
+    /// Pixels per row.
+    pub width: usize,
+    /// Colour channels (3 for RGB, 1 for grey).
+    pub channels: usize,
+}
+
+impl ImageShape {
+    /// CIFAR-10: 32×32 pixels, 3 channels (red, green, blue).
+    pub const CIFAR10: ImageShape = ImageShape {
+        height: 32,
+        width: 32,
+        channels: 3,
+    };
+    /// Fashion-MNIST: 28×28 pixels, 1 channel (grey).
+    pub const FASHION_MNIST: ImageShape = ImageShape {
+        height: 28,
+        width: 28,
+        channels: 1,
+    };
+
+    /// Pixels of one channel: `height * width`.
+    pub const fn plane(&self) -> usize {
+        self.height * self.width
+    }
+
+    /// Features per image: `channels * height * width`.
+    pub const fn dim(&self) -> usize {
+        self.channels * self.plane()
+    }
+}
+
+impl std::fmt::Display for ImageShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}×{}×{}", self.height, self.width, self.channels)
+    }
+}
+
+/// Images stored as rows (one image = one contiguous row of `dim` features), with labels and,
+/// for images, their [`ImageShape`] (which augmentation needs).
 ///
 /// Rows make a mini-batch a contiguous gather of whole rows, which is what keeps a training
 /// step cheap.
@@ -26,12 +80,16 @@ pub struct Dataset<T> {
     pub y: Vec<usize>,
     /// Number of classes.
     pub classes: usize,
+    /// How a row is laid out as an image; `None` for features that are not images (then
+    /// augmentation is refused). Set by [`Dataset::with_shape`]; the loaders set it.
+    pub shape: Option<ImageShape>,
 }
 
 impl<T: Scalar> Dataset<T> {
     /// A data set from rows `x` and labels `y`.
     ///
-    /// Fails if the number of rows and labels differ or a label is not below `classes`.
+    /// Fails if the number of rows and labels differ or a label is not below `classes`. The
+    /// rows have no image shape; [`Dataset::with_shape`] gives them one.
     pub fn new(x: Array2<T>, y: Vec<usize>, classes: usize) -> Result<Self> {
         if x.nrows() != y.len() {
             return Err(Error::Shape(format!(
@@ -45,7 +103,34 @@ impl<T: Scalar> Dataset<T> {
                 "label {l} of row {i} is not below the number of classes {classes}"
             )));
         }
-        Ok(Dataset { x, y, classes })
+        Ok(Dataset {
+            x,
+            y,
+            classes,
+            shape: None,
+        })
+    }
+
+    /// The same rows, laid out as images of `shape`.
+    ///
+    /// Fails with [`Error::Shape`] if a row does not have `shape.dim()` features.
+    ///
+    /// ```
+    /// use klayer::data::{Dataset, ImageShape};
+    /// let d = Dataset::new(ndarray::Array2::<f32>::zeros((2, 784)), vec![0, 1], 10).unwrap();
+    /// assert_eq!(d.clone().with_shape(ImageShape::FASHION_MNIST).unwrap().shape, Some(ImageShape::FASHION_MNIST));
+    /// assert!(d.with_shape(ImageShape::CIFAR10).is_err());
+    /// ```
+    pub fn with_shape(mut self, shape: ImageShape) -> Result<Self> {
+        if self.dim() != shape.dim() {
+            return Err(Error::Shape(format!(
+                "rows of {} features cannot be {shape} images ({} features)",
+                self.dim(),
+                shape.dim()
+            )));
+        }
+        self.shape = Some(shape);
+        Ok(self)
     }
 
     /// Number of images.
@@ -99,6 +184,7 @@ impl<T: Scalar> Dataset<T> {
             x: self.x.slice(s![start..end, ..]).to_owned(),
             y: self.y[start..end].to_vec(),
             classes: self.classes,
+            shape: self.shape,
         }
     }
 

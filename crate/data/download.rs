@@ -1,4 +1,5 @@
-//! Downloading and unpacking the official CIFAR-10 binary archive.
+//! Downloading and unpacking the official CIFAR-10 binary archive, and downloading the four
+//! Fashion-MNIST files ([`download_fashion_mnist`]).
 //!
 //! [`download`] streams the `.tar.gz` to a temporary file inside the data root while computing
 //! its md5, verifies the md5, unpacks the archive into a temporary directory (also inside the
@@ -17,6 +18,9 @@ use std::time::Duration;
 use md5::{Digest, Md5};
 
 use super::cifar::{check_dir, RECORDS_PER_FILE};
+#[cfg(doc)]
+use super::fashion::FASHION_MNIST_URL;
+use super::fashion::{read_fashion_dir, FASHION_DIR_NAME, FASHION_FILES};
 use super::locate::DATA_DIR_NAME;
 use crate::{Error, Result};
 
@@ -193,29 +197,126 @@ fn fetch_and_unpack(
         url: url.to_string(),
         reason: format!("the archive is not the CIFAR-10 binary release: {e}"),
     })?;
-    if fs::symlink_metadata(&target).is_ok() {
+    install(&unpacked, &target, unpack_dir, replace, "")
+}
+
+/// Moves the verified directory `unpacked` (inside `unpack_dir`) to `target`. An existing
+/// `target` is an error unless `replace`; then it is moved aside, the new copy put in place
+/// (the old one put back if that fails), and only then deleted with `unpack_dir`.
+/// `dataset_flag` is the `--dataset …` part of the command named in the error.
+fn install(
+    unpacked: &Path,
+    target: &Path,
+    unpack_dir: tempfile::TempDir,
+    replace: bool,
+    dataset_flag: &str,
+) -> Result<PathBuf> {
+    if fs::symlink_metadata(target).is_ok() {
         if !replace {
-            return Err(already_exists(&target));
+            return Err(already_exists_for(target, dataset_flag));
         }
         // Move the old copy aside (inside the unpack directory, so that it is removed with
         // it), put the new one in place, and put the old one back if that fails.
-        let old = unpack_dir
-            .path()
-            .join(format!("{}{DATA_DIR_NAME}", OLD_DIR.0));
-        fs::rename(&target, &old).map_err(|e| Error::io(&target, e))?;
-        if let Err(e) = fs::rename(&unpacked, &target) {
-            let _ = fs::rename(&old, &target);
-            return Err(Error::io(&target, e));
+        let name = target.file_name().unwrap_or_default().to_string_lossy();
+        let old = unpack_dir.path().join(format!("{}{name}", OLD_DIR.0));
+        fs::rename(target, &old).map_err(|e| Error::io(target, e))?;
+        if let Err(e) = fs::rename(unpacked, target) {
+            let _ = fs::rename(&old, target);
+            return Err(Error::io(target, e));
         }
         eprintln!("replaced the old {}", target.display());
     } else {
-        fs::rename(&unpacked, &target).map_err(|e| Error::io(&target, e))?;
+        fs::rename(unpacked, target).map_err(|e| Error::io(target, e))?;
     }
-    unpack_dir.close().map_err(|e| Error::io(data_root, e))?;
-    Ok(target)
+    let root = unpack_dir.path().parent().map(Path::to_path_buf);
+    unpack_dir
+        .close()
+        .map_err(|e| Error::io(root.as_deref().unwrap_or(target), e))?;
+    Ok(target.to_path_buf())
 }
 
+/// Downloads the four official Fashion-MNIST `.gz` files from `base_url` (the directory URL;
+/// [`FASHION_MNIST_URL`] for the official one), checks each against its official md5
+/// ([`FashionFile::gz_md5`](super::FashionFile)) and that they are IDX files of 28×28 images
+/// and matching labels, and only then moves them, as a directory, to
+/// `<data_root>/fashion-mnist`, which is returned. As for [`download`], nothing is left
+/// behind on failure, and an existing `<data_root>/fashion-mnist` is not overwritten
+/// ([`redownload_fashion_mnist`] replaces it).
+///
+/// Errors: those of [`download`] (for each file, [`Error::Md5Mismatch`] names its URL).
+pub fn download_fashion_mnist(base_url: &str, data_root: &Path) -> Result<PathBuf> {
+    download_fashion_files(base_url, FASHION_FILES.map(|f| f.gz_md5), data_root, false)
+}
+
+/// Like [`download_fashion_mnist`], but an existing `<data_root>/fashion-mnist` is replaced
+/// once the new copy is complete and verified (`klayer download --dataset fashion-mnist
+/// --force`).
+pub fn redownload_fashion_mnist(base_url: &str, data_root: &Path) -> Result<PathBuf> {
+    download_fashion_files(base_url, FASHION_FILES.map(|f| f.gz_md5), data_root, true)
+}
+
+/// [`download_fashion_mnist`] with the md5 each `.gz` file must have given (in the order of
+/// [`FASHION_FILES`]) and a choice to `replace` an existing copy: for mirrors and tests with
+/// small files. The files must still be IDX files of 28×28 images and matching labels (of
+/// any number).
+pub fn download_fashion_files(
+    base_url: &str,
+    gz_md5: [&str; 4],
+    data_root: &Path,
+    replace: bool,
+) -> Result<PathBuf> {
+    let md5s = gz_md5.map(|m| m.trim().to_ascii_lowercase());
+    if let Some(bad) = md5s
+        .iter()
+        .find(|m| m.len() != 32 || !m.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(Error::config(
+            "md5",
+            format!("`{bad}` is not an md5 sum (32 hexadecimal digits)"),
+        ));
+    }
+    remove_stale_parts(data_root);
+    let target = data_root.join(FASHION_DIR_NAME);
+    if !replace && fs::symlink_metadata(&target).is_ok() {
+        return Err(already_exists_for(&target, FASHION_FLAG));
+    }
+    fs::create_dir_all(data_root).map_err(|e| Error::io(data_root, e))?;
+    // Everything arrives inside a temporary directory, removed with it on any error.
+    let unpack_dir = tempfile::Builder::new()
+        .prefix(UNPACK_DIR.0)
+        .tempdir_in(data_root)
+        .map_err(|e| Error::io(data_root, e))?;
+    let staging = unpack_dir.path().join(FASHION_DIR_NAME);
+    fs::create_dir(&staging).map_err(|e| Error::io(&staging, e))?;
+    for (f, want) in FASHION_FILES.iter().zip(&md5s) {
+        let url = format!("{}/{}.gz", base_url.trim_end_matches('/'), f.name);
+        let path = staging.join(format!("{}.gz", f.name));
+        let mut out = fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let actual = fetch(&url, &mut out, &path)?;
+        if &actual != want {
+            return Err(Error::Md5Mismatch {
+                url,
+                actual,
+                expected: want.clone(),
+            });
+        }
+    }
+    eprintln!("md5 verified; checking the files");
+    read_fashion_dir(&staging, false).map_err(|e| Error::Download {
+        url: base_url.to_string(),
+        reason: format!("the files are not Fashion-MNIST: {e}"),
+    })?;
+    install(&staging, &target, unpack_dir, replace, FASHION_FLAG)
+}
+
+/// The `--dataset` flag of `klayer download` for Fashion-MNIST, for messages.
+const FASHION_FLAG: &str = " --dataset fashion-mnist";
+
 fn already_exists(target: &Path) -> Error {
+    already_exists_for(target, "")
+}
+
+fn already_exists_for(target: &Path, dataset_flag: &str) -> Error {
     let root = target
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -226,7 +327,8 @@ fn already_exists(target: &Path) -> Error {
             io::ErrorKind::AlreadyExists,
             format!(
                 "already exists and is not overwritten: use it (set KLAYER_DATA to it), or \
-                 replace it with a fresh verified copy: `klayer download --force --dir {}`",
+                 replace it with a fresh verified copy: `klayer download{dataset_flag} --force \
+                 --dir {}`",
                 root.display()
             ),
         ),

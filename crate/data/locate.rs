@@ -1,6 +1,7 @@
-//! Finding the `cifar-10-batches-bin` directory.
+//! Finding the `cifar-10-batches-bin` directory ([`locate`]) and the Fashion-MNIST directory
+//! ([`locate_fashion_in`]).
 //!
-//! The search order is:
+//! The search order for CIFAR-10 is:
 //! 1. a path given explicitly (CLI flag, [`LoadOptions::path`](crate::data::LoadOptions::path));
 //! 2. the environment variable [`ENV_VAR`] (`KLAYER_DATA`);
 //! 3. `<data root>/cifar-10-batches-bin`, where the data root is `./data` unless told otherwise
@@ -17,6 +18,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::cifar::{BATCH_FILES, TRAIN_FILES};
+#[cfg(doc)]
+use super::fashion::FASHION_SYSTEM_DIR;
+use super::fashion::{has_fashion_files, FASHION_DIR_NAME};
 use crate::{Error, Result};
 
 /// Environment variable naming the data directory.
@@ -100,6 +104,96 @@ pub(crate) fn search_in(
     }
     require_files(&dir)?;
     Ok(Some(dir))
+}
+
+/// Finds the Fashion-MNIST directory (see [`locate_fashion_in`]); `Ok(None)` when nothing
+/// was named and no copy was found: the one case in which a download may be started.
+pub(crate) fn search_fashion_in(
+    explicit: Option<&Path>,
+    env_value: Option<&OsStr>,
+    data_root: &Path,
+    system_dir: Option<&Path>,
+) -> Result<Option<PathBuf>> {
+    // A directory holding the four files, itself or in its `fashion-mnist` subdirectory.
+    let holding = |p: &Path| {
+        [p.join(FASHION_DIR_NAME), p.to_path_buf()]
+            .into_iter()
+            .find(|d| has_fashion_files(d))
+    };
+    if let Some(p) = explicit {
+        if !p.is_dir() {
+            return Err(Error::DatasetNotFound {
+                dataset: "Fashion-MNIST",
+                id: "fashion-mnist",
+                searched: format!("{} (given explicitly; no such directory)", p.display()),
+            });
+        }
+        // Reading the directory names the file that is missing.
+        return Ok(Some(holding(p).unwrap_or_else(|| p.to_path_buf())));
+    }
+    if let Some(dir) = env_value
+        .filter(|v| !v.is_empty())
+        .and_then(|v| holding(Path::new(v)))
+    {
+        return Ok(Some(dir));
+    }
+    let dir = data_root.join(FASHION_DIR_NAME);
+    if dir.is_dir() {
+        return Ok(Some(dir));
+    }
+    Ok(system_dir
+        .filter(|d| has_fashion_files(d))
+        .map(Path::to_path_buf))
+}
+
+/// Finds the Fashion-MNIST directory, in this order:
+/// 1. `explicit`, which must be a directory (the four files in it or in its `fashion-mnist`
+///    subdirectory);
+/// 2. `$KLAYER_DATA` (`env_value`), if it holds the four files (itself or its
+///    `fashion-mnist` subdirectory); otherwise it is passed over, since it may name CIFAR-10;
+/// 3. `<data_root>/fashion-mnist`, if it exists (where `klayer download --dataset
+///    fashion-mnist` puts the files);
+/// 4. `system_dir` (normally [`FASHION_SYSTEM_DIR`], where Debian's `dataset-fashion-mnist`
+///    installs them), if it holds the four files.
+///
+/// Only the presence of the files is checked here; a missing file in an explicit directory
+/// or the data root's is reported when it is read.
+///
+/// Errors: [`Error::DatasetNotFound`] if `explicit` is not a directory or nothing is found;
+/// the message says to run `klayer download --dataset fashion-mnist` or set `KLAYER_DATA`.
+///
+/// # Example
+/// ```
+/// use klayer::data::locate_fashion_in;
+/// let root = tempfile::tempdir().unwrap();
+/// let err = locate_fashion_in(None, None, root.path(), None).unwrap_err();
+/// assert!(err.to_string().contains("klayer download --dataset fashion-mnist"));
+/// ```
+pub fn locate_fashion_in(
+    explicit: Option<&Path>,
+    env_value: Option<&OsStr>,
+    data_root: &Path,
+    system_dir: Option<&Path>,
+) -> Result<PathBuf> {
+    search_fashion_in(explicit, env_value, data_root, system_dir)?.ok_or_else(|| {
+        Error::DatasetNotFound {
+            dataset: "Fashion-MNIST",
+            id: "fashion-mnist",
+            searched: searched_fashion(data_root, system_dir),
+        }
+    })
+}
+
+/// The places [`search_fashion_in`] looked at when nothing was named, for messages.
+pub(crate) fn searched_fashion(data_root: &Path, system_dir: Option<&Path>) -> String {
+    let mut s = format!(
+        "{} ({ENV_VAR} does not hold it)",
+        data_root.join(FASHION_DIR_NAME).display()
+    );
+    if let Some(d) = system_dir {
+        s += &format!(" or {}", d.display());
+    }
+    s
 }
 
 /// A directory the user named: it must exist; it may be the batch directory or its parent.
@@ -228,5 +322,64 @@ mod tests {
             Err(Error::FileMissing { path }) => assert!(path.ends_with("test_batch.bin")),
             other => panic!("expected FileMissing, got {other:?}"),
         }
+    }
+
+    fn fashion(dir: &Path) {
+        fs::create_dir_all(dir).unwrap();
+        for f in crate::data::FASHION_FILES {
+            fs::write(dir.join(format!("{}.gz", f.name)), b"").unwrap();
+        }
+    }
+
+    #[test]
+    fn fashion_order_is_explicit_env_data_root_system() {
+        let root = tempfile::tempdir().unwrap();
+        let (a, env, system) = (
+            root.path().join("a"),
+            root.path().join("env"),
+            root.path().join("system"),
+        );
+        let data_root = root.path().join("data");
+        let default = data_root.join(FASHION_DIR_NAME);
+        for d in [&a, &env, &default, &system] {
+            fashion(d);
+        }
+        let find = |explicit: Option<&Path>, env: Option<&Path>| {
+            locate_fashion_in(
+                explicit,
+                env.map(Path::as_os_str),
+                &data_root,
+                Some(&system),
+            )
+            .unwrap()
+        };
+        assert_eq!(find(Some(&a), Some(&env)), a);
+        assert_eq!(find(None, Some(&env)), env);
+        assert_eq!(find(None, None), default);
+        // KLAYER_DATA naming CIFAR-10 (no Fashion-MNIST files) is passed over.
+        let cifar = root.path().join(DATA_DIR_NAME);
+        fill(&cifar);
+        assert_eq!(find(None, Some(&cifar)), default);
+        // A parent of `fashion-mnist` is accepted, explicitly or from KLAYER_DATA.
+        assert_eq!(find(Some(&data_root), None), default);
+        assert_eq!(find(None, Some(&data_root)), default);
+        fs::remove_dir_all(&default).unwrap();
+        assert_eq!(find(None, Some(&cifar)), system);
+        // An incomplete system copy is not used.
+        fs::remove_file(system.join("t10k-labels-idx1-ubyte.gz")).unwrap();
+        let err = locate_fashion_in(None, None, &data_root, Some(&system)).unwrap_err();
+        assert!(matches!(err, Error::DatasetNotFound { .. }), "{err:?}");
+        // Decompressed files count as well as gzipped ones.
+        fs::write(system.join("t10k-labels-idx1-ubyte"), b"").unwrap();
+        assert_eq!(find(None, None), system);
+        // An explicit path that does not exist is an error, not a reason to look elsewhere.
+        let err = locate_fashion_in(
+            Some(&root.path().join("nope")),
+            None,
+            &data_root,
+            Some(&system),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
     }
 }

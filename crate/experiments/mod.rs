@@ -29,7 +29,7 @@ pub use params::{SeedList, Seeds, Sizes};
 pub use report::Comparison;
 
 use crate::bn_stats::BnStats;
-use crate::data::{Cifar10, LoadOptions};
+use crate::data::{DataSource, LoadOptions, Split};
 use crate::net::{BnPlacement, Init, NetConfig};
 use crate::train::{train, History, LrSchedule, Optimizer, TrainConfig};
 use crate::{Error, Result};
@@ -43,10 +43,13 @@ pub const SEVEN_LAYER_ADAM: [usize; 6] = [60, 50, 40, 30, 20, 10];
 /// The two wide 7-layer nets of section 3.2.
 pub const WIDE: [[usize; 6]; 2] = [[256, 128, 64, 48, 32, 16], [512, 256, 128, 64, 32, 16]];
 
-/// How big the experiments are: full size, or quick (for CI and a first look).
+/// How big the experiments are: full size, or quick (for CI and a first look), and on which
+/// data set (CIFAR-10 unless [`Scale::on`] says otherwise).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scale {
-    /// Training images (`None`: all 45,000).
+    /// The data set.
+    pub source: DataSource,
+    /// Training images (`None`: all that remain after validation, 45,000 of CIFAR-10).
     pub n_train: Option<usize>,
     /// Validation images.
     pub n_val: usize,
@@ -59,9 +62,11 @@ pub struct Scale {
 }
 
 impl Scale {
-    /// Full size: 45,000 / 5,000 / 10,000 images, 3 seeds.
+    /// Full size: 45,000 / 5,000 / 10,000 images of CIFAR-10 (55,000 / 5,000 / 10,000 of
+    /// Fashion-MNIST), 3 seeds.
     pub fn full() -> Self {
         Scale {
+            source: DataSource::Cifar10,
             n_train: None,
             n_val: 5_000,
             n_test: None,
@@ -74,6 +79,7 @@ impl Scale {
     /// schedule keeps its shape (`n_s` = 5 epochs), so a run is about 9 times shorter.
     pub fn quick() -> Self {
         Scale {
+            source: DataSource::Cifar10,
             n_train: Some(5_000),
             n_val: 1_000,
             n_test: Some(2_000),
@@ -91,19 +97,39 @@ impl Scale {
         }
     }
 
-    /// Training images used.
-    pub fn train_images(&self) -> usize {
-        self.n_train.unwrap_or(45_000)
+    /// The same size on data set `source`.
+    ///
+    /// ```
+    /// use klayer::{data::DataSource, experiments::Scale};
+    /// assert_eq!(Scale::full().train_images(), 45_000);
+    /// assert_eq!(Scale::full().on(DataSource::FashionMnist).train_images(), 55_000);
+    /// assert_eq!(Scale::quick().on(DataSource::FashionMnist).train_images(), 5_000);
+    /// ```
+    pub fn on(mut self, source: DataSource) -> Self {
+        self.source = source;
+        self
     }
 
-    /// Loads CIFAR-10 at this scale (data found as [`LoadOptions`] says: `$KLAYER_DATA`,
-    /// `./data/cifar-10-batches-bin`, `../data/…` from a notebook, or downloaded).
-    pub fn load(&self) -> Result<Cifar10<f32>> {
+    /// Training images used.
+    pub fn train_images(&self) -> usize {
+        self.n_train
+            .unwrap_or(self.source.train_images().saturating_sub(self.n_val))
+    }
+
+    /// Test images used.
+    pub fn test_images(&self) -> usize {
+        self.n_test.unwrap_or(self.source.test_images())
+    }
+
+    /// Loads the data set at this scale (data found as [`LoadOptions::data_dir`] says:
+    /// `$KLAYER_DATA`, `./data/…`, `../data/…` from a notebook, for Fashion-MNIST Debian's
+    /// copy, or downloaded).
+    pub fn load(&self) -> Result<Split<f32>> {
         let mut opts = LoadOptions {
             n_train: self.n_train,
             n_val: self.n_val,
             n_test: self.n_test,
-            ..LoadOptions::default()
+            ..LoadOptions::new(self.source)
         };
         if std::env::var_os(crate::data::ENV_VAR).is_none() {
             if let Some(root) = std::env::current_dir()
@@ -113,7 +139,34 @@ impl Scale {
                 opts.data_root = root;
             }
         }
-        Cifar10::load(&opts)
+        Split::load(&opts)
+    }
+
+    /// The size in words, for the heading of a section's results: `full size (45,000
+    /// training / 5,000 validation / 10,000 test images)`, or in quick mode a warning that the
+    /// numbers are not comparable with the report.
+    ///
+    /// ```
+    /// # use klayer::experiments::Scale;
+    /// assert_eq!(
+    ///     Scale::full().size_words(),
+    ///     "full size (45,000 training / 5,000 validation / 10,000 test images)"
+    /// );
+    /// ```
+    pub fn size_words(&self) -> String {
+        let (train, val, test) = (
+            thousands(self.train_images()),
+            thousands(self.n_val),
+            thousands(self.test_images()),
+        );
+        if self.quick {
+            format!(
+                "**quick mode** ({train} / {val} / {test} images; numbers are not comparable \
+                 with the report)"
+            )
+        } else {
+            format!("full size ({train} training / {val} validation / {test} test images)")
+        }
     }
 
     /// The seeds to use: `0..seeds` (at least seed 0).
@@ -145,14 +198,14 @@ impl Scale {
 
     /// Prints [`Scale::describe`] and, in quick mode, shows a banner that the numbers are
     /// not the full run's (the notebooks call this right after loading the data).
-    pub fn show(&self, data: &Cifar10<f32>) {
+    pub fn show(&self, data: &Split<f32>) {
         println!("{}", self.describe(data));
         if self.quick {
-            let full = Scale::full();
+            let full = Scale::full().on(self.source);
             show_markdown(&format!(
                 "> **Quick mode** (`KLAYER_QUICK=1`): {} training, {} validation, {} test images, \
                  {} seed{}. Its numbers are *not* the full run's (they are lower: far less data); \
-                 the text between the cells describes the full run ({} / {} / 10,000 images, {} \
+                 the text between the cells describes the full run ({} / {} / {} images, {} \
                  seeds), as in the committed outputs.",
                 thousands(data.train.len()),
                 thousands(data.val.len()),
@@ -161,6 +214,7 @@ impl Scale {
                 if self.seeds == 1 { "" } else { "s" },
                 thousands(full.train_images()),
                 thousands(full.n_val),
+                thousands(full.test_images()),
                 full.seeds
             ));
         }
@@ -170,17 +224,22 @@ impl Scale {
     ///
     /// ```
     /// # use klayer::experiments::Scale;
-    /// # use klayer::data::{Cifar10, Dataset};
+    /// # use klayer::data::{Split, Dataset};
     /// # let set = |n| Dataset::new(ndarray::Array2::<f32>::zeros((n, 1)), vec![0; n], 10).unwrap();
-    /// # let data = Cifar10 { train: set(3), val: set(2), test: set(1), mean: vec![0.0], std: vec![1.0] };
+    /// # let data = Split { train: set(3), val: set(2), test: set(1), mean: vec![0.0], std: vec![1.0], source: Default::default(), shape: klayer::data::ImageShape { height: 1, width: 1, channels: 1 } };
     /// assert_eq!(
     ///     Scale::quick().describe(&data),
     ///     "quick size: 3 training, 2 validation, 1 test images"
     /// );
     /// ```
-    pub fn describe(&self, data: &Cifar10<f32>) -> String {
+    pub fn describe(&self, data: &Split<f32>) -> String {
+        // CIFAR-10 goes without saying (the report's data set); another one is named.
+        let of = match data.source {
+            DataSource::Cifar10 => String::new(),
+            other => format!(" of {other} ({})", data.shape),
+        };
         format!(
-            "{} size: {} training, {} validation, {} test images",
+            "{} size: {} training, {} validation, {} test images{of}",
             if self.quick { "quick" } else { "full" },
             data.train.len(),
             data.val.len(),
@@ -347,7 +406,7 @@ impl Run {
     /// turn up under the next cell); in quick mode the quick note ([`Scale::quick_note`])
     /// comes first. [`run_seeds`] does the same with the lines on stderr and without the note.
     /// The histories come back in the order of `seeds`.
-    pub fn train_seeds(&self, seeds: impl SeedList, data: &Cifar10<f32>) -> Result<Vec<History>> {
+    pub fn train_seeds(&self, seeds: impl SeedList, data: &Split<f32>) -> Result<Vec<History>> {
         let seeds = seeds.to_seeds()?;
         let run = self.clone().checked()?;
         if let Some(note) = self.scale.quick_note() {
@@ -356,11 +415,17 @@ impl Run {
         seeds_reporting(&run, &seeds, data, |line| println!("{line}"))
     }
 
-    /// Builds the network and trains it on `data` (train / validation / test).
-    pub fn train(&self, data: &Cifar10<f32>) -> Result<History> {
+    /// Builds the network, with as many inputs and outputs as `data` has features and
+    /// classes, and trains it on `data` (train / validation / test).
+    pub fn train(&self, data: &Split<f32>) -> Result<History> {
         let run = self.clone().checked()?;
         let run = &run;
-        let mut net = run.net.build::<f32>()?;
+        let mut net = run
+            .net
+            .clone()
+            .input(data.train.dim())
+            .classes(data.classes())
+            .build::<f32>()?;
         train(
             &mut net,
             &run.train,
@@ -379,7 +444,7 @@ impl Run {
 /// seed, never on what else is running (its timings aside). The histories come back in the
 /// order of `seeds`; with [`TrainConfig::progress`] on, every progress line starts with
 /// `[seed N]`.
-pub fn run_seeds(run: &Run, seeds: impl SeedList, data: &Cifar10<f32>) -> Result<Vec<History>> {
+pub fn run_seeds(run: &Run, seeds: impl SeedList, data: &Split<f32>) -> Result<Vec<History>> {
     let seeds = seeds.to_seeds()?;
     seeds_reporting(&run.clone().checked()?, &seeds, data, |line| {
         eprintln!("{line}")
@@ -389,7 +454,7 @@ pub fn run_seeds(run: &Run, seeds: impl SeedList, data: &Cifar10<f32>) -> Result
 fn seeds_reporting(
     run: &Run,
     seeds: &[u64],
-    data: &Cifar10<f32>,
+    data: &Split<f32>,
     report: impl Fn(&str) + Sync,
 ) -> Result<Vec<History>> {
     use rayon::prelude::*;
@@ -412,9 +477,9 @@ fn seeds_reporting(
 /// either is 0 or more than the data holds.
 ///
 /// ```
-/// # use klayer::data::{Cifar10, Dataset};
+/// # use klayer::data::{Split, Dataset};
 /// # let set = |n| Dataset::new(ndarray::Array2::<f32>::ones((n, 6)), vec![1; n], 10).unwrap();
-/// # let data = Cifar10 { train: set(4), val: set(2), test: set(1), mean: vec![0.0], std: vec![1.0] };
+/// # let data = Split { train: set(4), val: set(2), test: set(1), mean: vec![0.0], std: vec![1.0], source: Default::default(), shape: klayer::data::ImageShape { height: 1, width: 6, channels: 1 } };
 /// let (x, y) = klayer::experiments::gradcheck_input(&data, 3, 5)?;
 /// assert_eq!((x.dim(), y), ((3, 5), vec![1, 1, 1]));
 /// let err = klayer::experiments::gradcheck_input(&data, 3, 7).unwrap_err();
@@ -422,7 +487,7 @@ fn seeds_reporting(
 /// # Ok::<(), klayer::Error>(())
 /// ```
 pub fn gradcheck_input(
-    data: &Cifar10<f32>,
+    data: &Split<f32>,
     n_images: usize,
     n_features: usize,
 ) -> Result<(ndarray::Array2<f64>, Vec<usize>)> {

@@ -12,6 +12,7 @@
 //!
 //! # Example
 //! ```
+//! use klayer::data::DataSource;
 //! use klayer::experiments::sweep::{self, DataSizes, Record, SweepFile};
 //! use klayer::net::NetConfig;
 //! use klayer::train::{History, Metrics, TrainConfig};
@@ -20,7 +21,7 @@
 //! let path = dir.path().join("runs.jsonl");
 //! let (file, done) = SweepFile::open(&path)?;
 //! assert!(done.is_empty());
-//! let sizes = DataSizes { n_train: 45_000, n_val: 5_000, n_test: 10_000 };
+//! let sizes = DataSizes { dataset: DataSource::Cifar10, n_train: 45_000, n_val: 5_000, n_test: 10_000 };
 //! for (seed, acc) in [(0, 0.53), (1, 0.55)] {
 //!     let net = NetConfig::new(&[50, 50]).seed(seed);
 //!     let train = TrainConfig { seed, ..TrainConfig::default() };
@@ -47,15 +48,17 @@ use serde_json::Value;
 
 use super::report::{Metric, Outcomes};
 use super::{markdown_table, show_markdown, Run, SeedList, Summary};
-use crate::data::Cifar10;
+use crate::data::{DataSource, Split};
 use crate::net::{BnPlacement, Init, NetConfig};
 use crate::train::{History, TrainConfig};
 use crate::{Error, Result};
 
-/// The sizes of the data sets a run was trained, validated and tested on (part of its
-/// settings).
+/// The data set and the sizes of its parts a run was trained, validated and tested on (part
+/// of its settings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataSizes {
+    /// The data set.
+    pub dataset: DataSource,
     /// Training images.
     pub n_train: usize,
     /// Validation images.
@@ -66,8 +69,9 @@ pub struct DataSizes {
 
 impl DataSizes {
     /// The sizes of loaded data.
-    pub fn of(data: &Cifar10<f32>) -> Self {
+    pub fn of(data: &Split<f32>) -> Self {
         DataSizes {
+            dataset: data.source,
             n_train: data.train.len(),
             n_val: data.val.len(),
             n_test: data.test.len(),
@@ -93,10 +97,11 @@ fn canonical(value: Value) -> Value {
 /// and progress}}`.
 ///
 /// ```
+/// use klayer::data::DataSource;
 /// use klayer::experiments::sweep::{settings_of, DataSizes};
 /// use klayer::net::NetConfig;
 /// use klayer::train::TrainConfig;
-/// let sizes = DataSizes { n_train: 500, n_val: 100, n_test: 100 };
+/// let sizes = DataSizes { dataset: DataSource::Cifar10, n_train: 500, n_val: 100, n_test: 100 };
 /// let a = settings_of(&NetConfig::new(&[50]).seed(1), &TrainConfig { seed: 1, ..TrainConfig::default() }, sizes);
 /// let b = settings_of(&NetConfig::new(&[50]).seed(2), &TrainConfig { seed: 2, ..TrainConfig::default() }, sizes);
 /// assert_eq!(a, b); // the seed is not a setting
@@ -224,7 +229,7 @@ pub fn records(
     run: &Run,
     seeds: impl SeedList,
     runs: &[History],
-    data: &Cifar10<f32>,
+    data: &Split<f32>,
 ) -> Result<Vec<Record>> {
     let seeds = seeds.to_seeds()?;
     if seeds.len() != runs.len() {

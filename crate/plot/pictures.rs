@@ -13,7 +13,7 @@ use plotly::common::{Anchor, Font, Title};
 use plotly::layout::{Annotation, Axis as PlotAxis, Layout};
 use plotly::{HeatMap, Image, Plot};
 
-use crate::data::{Cifar10, CHANNEL_DIM, IMAGE_DIM, IMAGE_SIDE};
+use crate::data::{ImageShape, Split, IMAGE_DIM};
 use crate::layers::{softmax, Mode};
 use crate::net::Network;
 use crate::{Error, Result, Scalar};
@@ -24,8 +24,8 @@ const GAP: usize = 2;
 const CAPTION: usize = 12;
 
 /// One image as 0–255 channel-major bytes, from a normalised row: `pixel = 255 · (x · std + mean)`
-/// with the per-feature `mean` and `std` of the normalisation ([`Cifar10::mean`],
-/// [`Cifar10::std`]), clamped to 0–255.
+/// with the per-feature `mean` and `std` of the normalisation ([`Split::mean`],
+/// [`Split::std`]), clamped to 0–255.
 ///
 /// # Example
 /// ```
@@ -54,37 +54,63 @@ pub fn stretched<T: Scalar>(row: ArrayView1<T>) -> Vec<u8> {
         .collect()
 }
 
-/// The mosaic of `images` (each [`IMAGE_DIM`] bytes, channel-major) in rows of `cols` tiles,
-/// as rows of pixels, with a white border and a white caption band above each tile.
+/// The mosaic of CIFAR-10 `images` (each [`IMAGE_DIM`] bytes, channel-major) in rows of
+/// `cols` tiles: [`mosaic_of`] with [`ImageShape::CIFAR10`].
 ///
 /// **Panics** if an image does not have [`IMAGE_DIM`] bytes or `cols` is 0.
 pub fn mosaic(images: &[Vec<u8>], cols: usize) -> Vec<Vec<Rgb>> {
+    mosaic_of(images, ImageShape::CIFAR10, cols)
+}
+
+/// The mosaic of `images` of `shape` (each `shape.dim()` bytes, channel-major; one channel is
+/// grey, three are red, green and blue) in rows of `cols` tiles, as rows of pixels, with a
+/// white border and a white caption band above each tile.
+///
+/// **Panics** if an image does not have `shape.dim()` bytes, `shape` has neither 1 nor 3
+/// channels, or `cols` is 0.
+pub fn mosaic_of(images: &[Vec<u8>], shape: ImageShape, cols: usize) -> Vec<Vec<Rgb>> {
     assert!(cols > 0, "a grid needs at least one column");
+    assert!(
+        shape.channels == 1 || shape.channels == 3,
+        "images are grey (1 channel) or colour (3)"
+    );
     let rows = images.len().div_ceil(cols).max(1);
-    let tile_w = IMAGE_SIDE + GAP;
-    let tile_h = IMAGE_SIDE + GAP + CAPTION;
+    let (tile_w, tile_h) = tile(shape);
+    let plane = shape.plane();
+    // Offsets of the red, green and blue values of a pixel (all the one grey value).
+    let rgb = if shape.channels == 1 {
+        [0, 0, 0]
+    } else {
+        [0, plane, 2 * plane]
+    };
     let white = Rgb::new(255, 255, 255);
     let mut z = vec![vec![white; cols * tile_w + GAP]; rows * tile_h];
     for (k, img) in images.iter().enumerate() {
         assert_eq!(
             img.len(),
-            IMAGE_DIM,
-            "image {k} has {} values, expected {IMAGE_DIM}",
-            img.len()
+            shape.dim(),
+            "image {k} has {} values, expected {}",
+            img.len(),
+            shape.dim()
         );
         let (top, left) = ((k / cols) * tile_h + CAPTION, (k % cols) * tile_w + GAP);
-        for i in 0..IMAGE_SIDE {
-            for j in 0..IMAGE_SIDE {
-                let p = i * IMAGE_SIDE + j;
-                z[top + i][left + j] =
-                    Rgb::new(img[p], img[CHANNEL_DIM + p], img[2 * CHANNEL_DIM + p]);
+        for i in 0..shape.height {
+            for j in 0..shape.width {
+                let p = i * shape.width + j;
+                z[top + i][left + j] = Rgb::new(img[p + rgb[0]], img[p + rgb[1]], img[p + rgb[2]]);
             }
         }
     }
     z
 }
 
-/// A grid of images with a caption above each, `cols` per row.
+/// Width and height of a tile of a grid of images of `shape`: the image, the gap, the caption.
+fn tile(shape: ImageShape) -> (usize, usize) {
+    (shape.width + GAP, shape.height + GAP + CAPTION)
+}
+
+/// A grid of CIFAR-10 images with a caption above each, `cols` per row: [`image_grid_of`]
+/// with [`ImageShape::CIFAR10`].
 ///
 /// # Errors
 /// If the numbers of images and captions differ, an image is not [`IMAGE_DIM`] bytes, or
@@ -103,6 +129,30 @@ pub fn image_grid(
     cols: usize,
     title: &str,
 ) -> Result<Plot> {
+    image_grid_of(images, ImageShape::CIFAR10, captions, cols, title)
+}
+
+/// A grid of images of `shape` (grey or colour) with a caption above each, `cols` per row.
+///
+/// # Errors
+/// If the numbers of images and captions differ, an image is not `shape.dim()` bytes,
+/// `shape` has neither 1 nor 3 channels, or `cols` is 0.
+///
+/// # Example
+/// ```
+/// use klayer::{data::ImageShape, plot::pictures::image_grid_of};
+/// let grey = vec![128u8; 784];
+/// let plot = image_grid_of(&[grey], ImageShape::FASHION_MNIST, &["a".into()], 1, "one").unwrap();
+/// assert!(plot.to_json().contains("\"type\":\"image\""));
+/// assert!(image_grid_of(&[vec![0; 3072]], ImageShape::FASHION_MNIST, &["b".into()], 1, "").is_err());
+/// ```
+pub fn image_grid_of(
+    images: &[Vec<u8>],
+    shape: ImageShape,
+    captions: &[String],
+    cols: usize,
+    title: &str,
+) -> Result<Plot> {
     if images.len() != captions.len() {
         return Err(Error::Shape(format!(
             "{} images but {} captions",
@@ -113,13 +163,20 @@ pub fn image_grid(
     if cols == 0 {
         return Err(Error::config("cols", "a grid needs at least one column"));
     }
-    if let Some(k) = images.iter().position(|i| i.len() != IMAGE_DIM) {
+    if shape.channels != 1 && shape.channels != 3 {
         return Err(Error::Shape(format!(
-            "image {k} has {} values, expected {IMAGE_DIM} (32 × 32 × 3, channel-major)",
-            images[k].len()
+            "{shape} images: only grey (1 channel) or colour (3) images can be shown"
         )));
     }
-    let z = mosaic(images, cols);
+    if let Some(k) = images.iter().position(|i| i.len() != shape.dim()) {
+        return Err(Error::Shape(format!(
+            "image {k} has {} values, expected {} ({shape}, channel-major)",
+            images[k].len(),
+            shape.dim()
+        )));
+    }
+    let z = mosaic_of(images, shape, cols);
+    let (tile_w, tile_h) = tile(shape);
     let (height, width) = (z.len(), z[0].len());
     let mut plot = Plot::new();
     plot.add_trace(Image::new(z).hover_info(plotly::common::HoverInfo::Skip));
@@ -127,8 +184,8 @@ pub fn image_grid(
         .iter()
         .enumerate()
         .map(|(k, c)| {
-            let x = (k % cols) * (IMAGE_SIDE + GAP) + GAP + IMAGE_SIDE / 2;
-            let y = (k / cols) * (IMAGE_SIDE + GAP + CAPTION) + CAPTION - 1;
+            let x = (k % cols) * tile_w + GAP + shape.width / 2;
+            let y = (k / cols) * tile_h + CAPTION - 1;
             Annotation::new()
                 .text(c)
                 .x(x as f64)
@@ -157,7 +214,7 @@ pub fn image_grid(
 ///
 /// # Errors
 /// If `per_class` is 0 or some class has fewer training images.
-pub fn sample_images<T: Scalar>(data: &Cifar10<T>, per_class: usize) -> Result<Plot> {
+pub fn sample_images<T: Scalar>(data: &Split<T>, per_class: usize) -> Result<Plot> {
     let picks = first_of_each_class(&data.train.y, data.train.classes, per_class)?;
     let images = picks
         .iter()
@@ -171,9 +228,15 @@ pub fn sample_images<T: Scalar>(data: &Cifar10<T>, per_class: usize) -> Result<P
         .collect::<Vec<_>>();
     let captions = picks
         .iter()
-        .map(|&i| class_name(data.train.y[i]))
+        .map(|&i| class_name(data.source.class_names(), data.train.y[i]))
         .collect::<Vec<_>>();
-    image_grid(&images, &captions, per_class, "Training images by class")
+    image_grid_of(
+        &images,
+        data.shape,
+        &captions,
+        per_class,
+        "Training images by class",
+    )
 }
 
 /// The indices of the first `per_class` labels of every class `0..classes`, class by class.
@@ -201,8 +264,9 @@ pub fn first_of_each_class(y: &[usize], classes: usize, per_class: usize) -> Res
     Ok(picks)
 }
 
-fn class_name(c: usize) -> String {
-    crate::data::CLASS_NAMES
+/// The name of class `c` in `names`, else `class c`.
+fn class_name(names: &[&str], c: usize) -> String {
+    names
         .get(c)
         .map_or_else(|| format!("class {c}"), |s| s.to_string())
 }
@@ -286,7 +350,9 @@ pub fn confusion_matrix(
     title: &str,
 ) -> Result<Plot> {
     let counts = confusion_counts(truth, predicted, classes)?;
-    let names: Vec<String> = (0..classes).map(class_name).collect();
+    let names: Vec<String> = (0..classes)
+        .map(|c| class_name(&crate::data::CLASS_NAMES, c))
+        .collect();
     let z: Vec<Vec<f64>> = counts
         .iter()
         .map(|r| r.iter().map(|&c| c as f64).collect())
@@ -391,7 +457,7 @@ pub fn confident_mistakes(probs: ArrayView2<f64>, truth: &[usize], count: usize)
 /// If the network does not fit the data or `count` is 0.
 pub fn most_confident_mistakes<T: Scalar>(
     net: &mut Network<T>,
-    data: &Cifar10<T>,
+    data: &Split<T>,
     count: usize,
 ) -> Result<Plot> {
     if count == 0 {
@@ -424,14 +490,15 @@ pub fn most_confident_mistakes<T: Scalar>(
         .map(|m| {
             format!(
                 "{}→{}<br>{:.0}%",
-                class_name(m.truth),
-                class_name(m.predicted),
+                class_name(data.source.class_names(), m.truth),
+                class_name(data.source.class_names(), m.predicted),
                 100.0 * m.confidence
             )
         })
         .collect();
-    image_grid(
+    image_grid_of(
         &images,
+        data.shape,
         &captions,
         5,
         "Most confident mistakes on the test set (true → predicted)",
@@ -441,6 +508,7 @@ pub fn most_confident_mistakes<T: Scalar>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::IMAGE_SIDE;
     use ndarray::array;
 
     #[test]

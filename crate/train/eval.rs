@@ -50,7 +50,8 @@ pub fn evaluate_set<T: Scalar>(
 /// Final evaluation of a held-out set. When `bn_stats` asks for test-time augmentation
 /// ([`crate::bn_stats::Method::test_augment`]: [`BnStats::Adaptive`] with `augment > 0`), a copy
 /// of the set has that fraction of its images augmented (random flip and translation by
-/// `tta`), then the statistics are computed on it and its images are classified.
+/// `tta`), then the statistics are computed on it and its images are classified. The set's
+/// rows must then be images of a known shape ([`Augment::shape_of`]).
 pub fn evaluate_test<T: Scalar, R: Rng>(
     net: &mut Network<T>,
     data: &Dataset<T>,
@@ -61,8 +62,9 @@ pub fn evaluate_test<T: Scalar, R: Rng>(
 ) -> Result<Metrics> {
     let augment = bn_stats.method::<T>().test_augment();
     if augment > 0.0 {
+        let shape = tta.shape_of(data)?;
         let mut x = data.x.clone();
-        tta.apply_fraction(x.view_mut(), augment, rng);
+        tta.apply_fraction(x.view_mut(), shape, augment, rng);
         evaluate(net, x.view(), &data.y, lambda, bn_stats)
     } else {
         evaluate_set(net, data, None, lambda, bn_stats)

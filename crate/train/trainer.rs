@@ -86,6 +86,11 @@ fn train_here<T: Scalar>(
             )));
         }
     }
+    // Augmentation needs the images' shape, and its shift must fit them.
+    let augment = match &cfg.augment {
+        Some(aug) => Some((aug, aug.shape_of(train)?)),
+        None => None,
+    };
     let started = Instant::now();
     let shuffle_rng = rng(cfg.seed, Stream::Shuffle);
     let mut augment_rng = rng(cfg.seed, Stream::Augment);
@@ -136,8 +141,8 @@ fn train_here<T: Scalar>(
     for t in 0..steps {
         let lr = cfg.schedule.lr(t);
         let loss = batches.with_next(|mut xb, yb| {
-            if let Some(aug) = &cfg.augment {
-                aug.apply(xb.view_mut(), &mut augment_rng);
+            if let Some((aug, shape)) = augment {
+                aug.apply(xb.view_mut(), shape, &mut augment_rng);
             }
             net.grads(xb.view(), yb, cfg.lambda)
         })?;

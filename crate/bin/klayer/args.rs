@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use klayer::bn_stats::BnStats;
-use klayer::data::{Augment, LoadOptions, IMAGE_DIM, NUM_CLASSES, TRAIN_IMAGES};
+use klayer::data::{Augment, DataSource, LoadOptions, NUM_CLASSES};
 use klayer::net::{BnPlacement, Init, NetConfig};
 use klayer::train::{LrSchedule, Optimizer, TrainConfig};
 use klayer::{Error, Result};
@@ -309,17 +309,30 @@ impl TrainArgs {
     }
 }
 
-/// Where the data comes from and how much of it is used.
+/// Parses `--dataset`: `cifar10` or `fashion-mnist`.
+pub fn dataset(s: &str) -> std::result::Result<DataSource, String> {
+    s.parse::<DataSource>().map_err(|e| match e {
+        Error::InvalidConfig { reason, .. } => reason,
+        other => other.to_string(),
+    })
+}
+
+/// Which data set, where it comes from and how much of it is used.
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
-    /// The cifar-10-batches-bin directory [default: $KLAYER_DATA, then ./data/cifar-10-batches-bin,
-    /// else download into ./data].
+    /// The data set: cifar10 or fashion-mnist.
+    #[arg(long, default_value = "cifar10", value_parser = dataset)]
+    pub dataset: DataSource,
+    /// The data set's directory [default: $KLAYER_DATA, then ./data/cifar-10-batches-bin
+    /// (Fashion-MNIST: $KLAYER_DATA if it holds the files, ./data/fashion-mnist,
+    /// /usr/share/datasets/fashion-mnist), else download into ./data].
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Use only the first N training images (after the validation split).
     #[arg(long, value_parser = count, allow_hyphen_values = true)]
     pub n_train: Option<usize>,
-    /// Validation images, taken from the end of the 50,000 training images.
+    /// Validation images, taken from the end of the training images (50,000 of CIFAR-10,
+    /// 60,000 of Fashion-MNIST).
     #[arg(long, default_value_t = 5000, value_parser = count, allow_hyphen_values = true)]
     pub n_val: usize,
     /// Use only the first N test images.
@@ -339,10 +352,12 @@ impl DataArgs {
             n_val: self.n_val,
             n_test: self.n_test,
             download: !self.no_download,
-            ..LoadOptions::default()
+            ..LoadOptions::new(self.dataset)
         };
         opts.check().map_err(flagged)?;
-        let n_train = opts.n_train.unwrap_or(TRAIN_IMAGES - opts.n_val);
+        let n_train = opts
+            .n_train
+            .unwrap_or(self.dataset.train_images() - opts.n_val);
         Ok((opts, n_train))
     }
 }
@@ -538,12 +553,13 @@ fn human_seconds(s: f64) -> String {
     }
 }
 
-/// The data a training run holds: the loaded sets in `scalar`-byte numbers plus the raw bytes
-/// of the 60,000 images read.
-pub fn data_bytes(images: usize, scalar: u128) -> u128 {
-    let raw = (TRAIN_IMAGES + klayer::data::TEST_IMAGES) as u128 * IMAGE_DIM as u128;
-    (images as u128) * IMAGE_DIM as u128 * scalar + raw
+/// The data a run on `source` holds: the loaded sets in `scalar`-byte numbers plus the raw
+/// bytes of all the images read.
+pub fn data_bytes(source: DataSource, images: usize, scalar: u128) -> u128 {
+    let dim = source.shape().dim() as u128;
+    let raw = (source.train_images() + source.test_images()) as u128 * dim;
+    (images as u128) * dim * scalar + raw
 }
 
-/// Classes of CIFAR-10 (for nets built before the data is loaded).
+/// Classes of CIFAR-10 and of Fashion-MNIST (for nets built before the data is loaded).
 pub const CLASSES: usize = NUM_CLASSES;

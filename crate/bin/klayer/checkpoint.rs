@@ -7,7 +7,9 @@ use clap::Args;
 use serde_json::json;
 
 use klayer::checkpoint::{self, InputNorm};
-use klayer::data::{normalise, read_batch, Cifar10, LoadOptions, TEST_FILE};
+use klayer::data::{
+    normalise, read_batch, read_fashion_dir, DataSource, LoadOptions, Split, TEST_FILE,
+};
 use klayer::net::Network;
 use klayer::Result;
 
@@ -17,8 +19,11 @@ pub struct EvalArgs {
     /// The checkpoint, written by `klayer train --save FILE`.
     #[arg(long, value_name = "FILE")]
     load: PathBuf,
-    /// The cifar-10-batches-bin directory [default: $KLAYER_DATA, then ./data/…, else
-    /// downloaded].
+    /// The data set whose test images are classified: cifar10 or fashion-mnist.
+    #[arg(long, default_value = "cifar10", value_parser = crate::args::dataset)]
+    dataset: DataSource,
+    /// The data set's directory [default: $KLAYER_DATA, then ./data/… (see `train --help`),
+    /// else downloaded].
     #[arg(long)]
     data: Option<PathBuf>,
     /// Print a one-line JSON summary on stdout.
@@ -27,7 +32,7 @@ pub struct EvalArgs {
 }
 
 /// Saves the network trained on `data` with the normalisation of its inputs.
-pub fn save<T: klayer::Scalar>(path: &Path, net: &Network<T>, data: &Cifar10<T>) -> Result<()> {
+pub fn save<T: klayer::Scalar>(path: &Path, net: &Network<T>, data: &Split<T>) -> Result<()> {
     let norm = InputNorm {
         mean: data.mean.clone(),
         std: data.std.clone(),
@@ -37,7 +42,8 @@ pub fn save<T: klayer::Scalar>(path: &Path, net: &Network<T>, data: &Cifar10<T>)
     Ok(())
 }
 
-/// Evaluates a saved network on the CIFAR-10 test images, normalised as the checkpoint says,
+/// Evaluates a saved network on the test images of `--dataset`, normalised as the checkpoint
+/// says,
 /// with the BN statistics it was saved with.
 pub fn run(args: &EvalArgs) -> Result<()> {
     let mut ck = checkpoint::load::<f32>(&args.load)?;
@@ -48,9 +54,26 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     })?;
     let opts = LoadOptions {
         path: args.data.clone(),
-        ..LoadOptions::default()
+        ..LoadOptions::new(args.dataset)
     };
-    let raw = read_batch(opts.data_dir()?.join(TEST_FILE))?;
+    let dir = opts.data_dir()?;
+    let raw = match args.dataset {
+        DataSource::Cifar10 => read_batch(dir.join(TEST_FILE))?,
+        DataSource::FashionMnist => read_fashion_dir(&dir, true)?.1,
+    };
+    if norm.mean.len() != raw.shape.dim() {
+        return Err(klayer::Error::Checkpoint {
+            path: args.load.clone(),
+            reason: format!(
+                "its network takes {} features per image, but {} images have {} ({}); \
+                 evaluate it on the data set it was trained on (--dataset)",
+                norm.mean.len(),
+                args.dataset,
+                raw.shape.dim(),
+                raw.shape
+            ),
+        });
+    }
     let test = normalise::<f32>(&raw.pixels, &raw.labels, &norm.mean, &norm.std)?;
     let sums = ck.net.loss_sums(test.x.view(), &test.y)?;
     let (acc, loss) = (sums.accuracy(), sums.mean_loss());

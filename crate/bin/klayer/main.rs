@@ -24,7 +24,7 @@ use serde_json::json;
 
 use args::{count, flagged, Budget, DataArgs, NetArgs, TrainArgs, CLASSES};
 use klayer::bn_stats::BnStats;
-use klayer::data::{self, Cifar10, LoadOptions, IMAGE_DIM, TEST_IMAGES};
+use klayer::data::{self, DataSource, LoadOptions, Split};
 use klayer::error::exit_code;
 use klayer::gradcheck::{gradcheck, GradCheckConfig, Stencil};
 use klayer::net::{NetConfig, EVAL_CHUNK};
@@ -39,7 +39,7 @@ Exit codes:
   0  success
   2  usage: an unknown flag, a value out of range, settings that do not fit together or
      exceed a size limit (nothing was computed)
-  3  data: CIFAR-10 missing, unreadable, corrupt (wrong size, label or md5), or the
+  3  data: the data set missing, unreadable, corrupt (wrong size, label or md5), or the
      download failed
   4  runtime: a file could not be written, or a gradient check found an error above --tol
   5  diverged: the training loss became non-finite or exploded; the run stopped there";
@@ -60,7 +60,8 @@ struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
-    /// Train a network on CIFAR-10 and report validation and test accuracy.
+    /// Train a network on CIFAR-10 (or --dataset fashion-mnist) and report validation and
+    /// test accuracy.
     Train {
         #[command(flatten)]
         net: NetArgs,
@@ -88,7 +89,7 @@ enum Command {
         #[arg(long, value_delimiter = ',', value_parser = count, allow_hyphen_values = true, conflicts_with = "seed")]
         seeds: Option<Vec<usize>>,
     },
-    /// Evaluate a network saved by `klayer train --save` on the CIFAR-10 test images.
+    /// Evaluate a network saved by `klayer train --save` on the test images (--dataset).
     Eval(checkpoint::EvalArgs),
     /// Compare analytic and numerical gradients (f64) on a reduced input.
     Gradcheck {
@@ -114,8 +115,11 @@ enum Command {
         /// Use the plain three-point difference instead of the five-point one.
         #[arg(long)]
         three_point: bool,
-        /// The cifar-10-batches-bin directory [default: $KLAYER_DATA, then ./data/…;
-        /// random N(0, 1) inputs if none is found].
+        /// The data set whose training images are checked on: cifar10 or fashion-mnist.
+        #[arg(long, default_value = "cifar10", value_parser = args::dataset)]
+        dataset: DataSource,
+        /// The data set's directory [default: $KLAYER_DATA, then ./data/… (see `train
+        /// --help`); random N(0, 1) inputs if none is found].
         #[arg(long)]
         data: Option<PathBuf>,
         /// Print a one-line JSON summary on stdout.
@@ -130,16 +134,21 @@ enum Command {
     /// appended to --out (re-running skips the runs already there); --summary FILE prints
     /// mean ± std per setting.
     Sweep(Box<sweep::SweepArgs>),
-    /// Download and verify the official CIFAR-10 binary archive into ./data (or --dir).
+    /// Download and verify the official CIFAR-10 binary archive (or the four Fashion-MNIST
+    /// files) into ./data (or --dir).
     Download {
-        /// The data root; the files land in DIR/cifar-10-batches-bin.
+        /// The data set: cifar10 or fashion-mnist.
+        #[arg(long, default_value = "cifar10", value_parser = args::dataset)]
+        dataset: DataSource,
+        /// The data root; the files land in DIR/cifar-10-batches-bin (DIR/fashion-mnist).
         #[arg(long, default_value = "data")]
         dir: PathBuf,
-        /// Archive URL.
-        #[arg(long, default_value = data::CIFAR10_URL)]
-        url: String,
-        /// Replace an existing DIR/cifar-10-batches-bin (a corrupt copy) with a fresh,
-        /// verified one; the old copy stays until the new one is complete.
+        /// Archive URL (Fashion-MNIST: the URL of the directory holding the four .gz files)
+        /// [default: the official one].
+        #[arg(long)]
+        url: Option<String>,
+        /// Replace an existing copy (a corrupt one) with a fresh, verified one; the old copy
+        /// stays until the new one is complete.
         #[arg(long)]
         force: bool,
     },
@@ -182,8 +191,9 @@ enum Plan {
     Sweep(Box<sweep::SweepPlan>),
     Eval(Box<checkpoint::EvalArgs>),
     Download {
+        dataset: DataSource,
         dir: PathBuf,
-        url: String,
+        url: Option<String>,
         force: bool,
     },
 }
@@ -214,6 +224,7 @@ fn plan(cli: Cli) -> Result<Plan> {
             h,
             tol,
             three_point,
+            dataset,
             data,
             json,
         } => {
@@ -228,14 +239,28 @@ fn plan(cli: Cli) -> Result<Plan> {
                 stencil,
                 ..GradCheckConfig::default()
             };
-            Plan::Gradcheck(Box::new(plan_gradcheck(
-                &net, features, images, cfg, tol, data, json,
-            )?))
+            let input = GradInput {
+                features,
+                images,
+                dataset,
+                data,
+            };
+            Plan::Gradcheck(Box::new(plan_gradcheck(&net, input, cfg, tol, json)?))
         }
         Command::Bench(args) => Plan::Bench(Box::new(bench::plan(args)?)),
         Command::Reproduce(args) => Plan::Reproduce(Box::new(reproduce::plan(args)?)),
         Command::Sweep(args) => Plan::Sweep(Box::new(sweep::plan(*args)?)),
-        Command::Download { dir, url, force } => Plan::Download { dir, url, force },
+        Command::Download {
+            dataset,
+            dir,
+            url,
+            force,
+        } => Plan::Download {
+            dataset,
+            dir,
+            url,
+            force,
+        },
     })
 }
 
@@ -251,13 +276,20 @@ fn execute(plan: Plan) -> Result<Outcome> {
         Plan::Reproduce(p) => reproduce::run(&p),
         Plan::Sweep(p) => sweep::run(&p),
         Plan::Eval(args) => checkpoint::run(&args).map(|()| Outcome::Done),
-        Plan::Download { dir, url, force } => {
-            let path = if force {
-                data::redownload(&url, data::CIFAR10_MD5, &dir)?
-            } else {
-                data::download(&url, data::CIFAR10_MD5, &dir)?
+        Plan::Download {
+            dataset,
+            dir,
+            url,
+            force,
+        } => {
+            let url = url.unwrap_or_else(|| LoadOptions::new(dataset).download_url().to_string());
+            let path = match (dataset, force) {
+                (DataSource::Cifar10, true) => data::redownload(&url, data::CIFAR10_MD5, &dir)?,
+                (DataSource::Cifar10, false) => data::download(&url, data::CIFAR10_MD5, &dir)?,
+                (DataSource::FashionMnist, true) => data::redownload_fashion_mnist(&url, &dir)?,
+                (DataSource::FashionMnist, false) => data::download_fashion_mnist(&url, &dir)?,
             };
-            eprintln!("CIFAR-10 is in {}", path.display());
+            eprintln!("{dataset} is in {}", path.display());
             Ok(Outcome::Done)
         }
     }
@@ -286,11 +318,12 @@ fn plan_train(
     save: Option<PathBuf>,
 ) -> Result<TrainPlan> {
     let (load, n_train) = data_args.options()?;
-    let net = net_args.config(IMAGE_DIM, CLASSES)?;
+    // The network's input is an image of the data set.
+    let net = net_args.config(load.source.shape().dim(), CLASSES)?;
     let train = train_args.config(n_train, net_args)?;
     let scalar: u128 = if double { 8 } else { 4 };
     let n_val = load.n_val;
-    let n_test = load.n_test.unwrap_or(TEST_IMAGES);
+    let n_test = load.n_test.unwrap_or(load.source.test_images());
     let steps = train.schedule.total_steps() as u128;
     // Learning-curve points (at most one per step), the first, the final ones.
     let evals = (train.evals_per_cycle as u128 * train.schedule.cycles() as u128).min(steps) + 2;
@@ -313,7 +346,7 @@ fn plan_train(
         .memory(
             "the data",
             "--n-train",
-            args::data_bytes(n_train + n_val + n_test + tta_copy, scalar),
+            args::data_bytes(load.source, n_train + n_val + n_test + tta_copy, scalar),
         );
     if let BnStats::Precise {
         batches,
@@ -343,14 +376,16 @@ fn plan_train(
 }
 
 fn run_train<T: Scalar>(p: &TrainPlan) -> Result<Outcome> {
-    let cifar = Cifar10::<T>::load(&p.load)?;
-    let mut net = p.net.build::<T>()?;
+    let cifar = Split::<T>::load(&p.load)?;
+    // The input size comes from the data (`plan_train` sized the net for the data set).
+    let mut net = p.net.clone().input(cifar.input_dim()).build::<T>()?;
     let cfg = &p.train;
     eprintln!(
-        "training {} ({}) on {} images, validating on {}, {} steps, {}",
+        "training {} ({}) on {} {} images, validating on {}, {} steps, {}",
         net.describe(),
         T::NAME,
         cifar.train.len(),
+        cifar.source,
         cifar.val.len(),
         cfg.schedule.total_steps(),
         cfg.bn_stats.label()
@@ -413,39 +448,46 @@ fn json_summary<T: Scalar>(
     })
 }
 
+/// The input of a gradient check: how many features of how many images, of which data set,
+/// found where.
+struct GradInput {
+    features: usize,
+    images: usize,
+    dataset: DataSource,
+    data: Option<PathBuf>,
+}
+
 /// A checked gradient check.
 struct GradPlan {
     net: NetConfig,
-    features: usize,
-    images: usize,
+    input: GradInput,
     cfg: GradCheckConfig,
     tol: f64,
-    data: Option<PathBuf>,
     json: bool,
 }
 
-/// Most images a gradient check may use: the 45,000 training images.
-const MAX_GRADCHECK_IMAGES: usize = 45_000;
-
 fn plan_gradcheck(
     net_args: &NetArgs,
-    features: usize,
-    images: usize,
+    input: GradInput,
     cfg: GradCheckConfig,
     tol: f64,
-    data: Option<PathBuf>,
     json: bool,
 ) -> Result<GradPlan> {
-    if features == 0 || features > IMAGE_DIM {
+    let (features, images) = (input.features, input.images);
+    let dim = input.dataset.shape().dim();
+    if features == 0 || features > dim {
         return Err(Error::config(
             "--features",
-            format!("{features}: must be in 1..={IMAGE_DIM}"),
+            format!("{features}: must be in 1..={dim}"),
         ));
     }
-    if images == 0 || images > MAX_GRADCHECK_IMAGES {
+    // Most images a check may use: the training images left after the default validation.
+    let max_images = LoadOptions::new(input.dataset).n_val;
+    let max_images = input.dataset.train_images() - max_images;
+    if images == 0 || images > max_images {
         return Err(Error::config(
             "--images",
-            format!("{images}: must be in 1..={MAX_GRADCHECK_IMAGES} (the training images)"),
+            format!("{images}: must be in 1..={max_images} (the training images)"),
         ));
     }
     if net_args.batch_norm() && images < 2 {
@@ -480,7 +522,7 @@ fn plan_gradcheck(
         .memory(
             "the data",
             "--images",
-            args::data_bytes(images.max(100) + 1, 8),
+            args::data_bytes(input.dataset, images.max(100) + 1, 8),
         )
         .work(
             "the cost evaluations",
@@ -494,37 +536,36 @@ fn plan_gradcheck(
     budget.check(args::MAX_GRADCHECK_WORK, args::GRADCHECK_FLOPS_PER_SECOND)?;
     Ok(GradPlan {
         net,
-        features,
-        images,
+        input,
         cfg,
         tol,
-        data,
         json,
     })
 }
 
 fn run_gradcheck(p: &GradPlan) -> Result<Outcome> {
-    let (features, images) = (p.features, p.images);
-    let explicit = p.data.is_some();
+    let (features, images) = (p.input.features, p.input.images);
+    let explicit = p.input.data.is_some();
     let opts = LoadOptions {
-        path: p.data.clone(),
+        path: p.input.data.clone(),
         n_train: Some(images.max(100)),
         n_test: Some(1),
         download: false,
-        ..LoadOptions::default()
+        ..LoadOptions::new(p.input.dataset)
     };
-    let (x, y, source) = match Cifar10::<f64>::load(&opts) {
+    let (x, y, source) = match Split::<f64>::load(&opts) {
         Ok(c) => (
             c.train.x.slice(s![..images, ..features]).to_owned(),
             c.train.y[..images].to_vec(),
-            "CIFAR-10 training images",
+            format!("{} training images", c.source),
         ),
         Err(e) if explicit => return Err(e),
         Err(_) => {
             let mut r = rng(p.net.seed, Stream::Data);
             let x = Array2::<f64>::random_using((images, features), StandardNormal, &mut r);
             let y = (0..images).map(|i| i % 10).collect();
-            (x, y, "random N(0, 1) inputs (no CIFAR-10 found)")
+            let what = format!("random N(0, 1) inputs (no {} found)", p.input.dataset);
+            (x, y, what)
         }
     };
     let mut net = p.net.build::<f64>()?;

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use rayon::prelude::*;
 use serde_json::json;
 
-use klayer::data::Cifar10;
+use klayer::data::Split;
 use klayer::experiments::{Seeds, Summary};
 use klayer::train::{train, History};
 use klayer::{Error, Result, Scalar};
@@ -45,7 +45,7 @@ pub fn seed_list(values: &[usize]) -> Result<Vec<u64>> {
 /// `{"runs": [R, …]}`, R being what `--history` writes for one run, in the order of `--seeds`.
 pub fn run<T: Scalar>(p: &TrainPlan) -> Result<Outcome> {
     let seeds = p.seeds.as_deref().unwrap_or(&[]);
-    let cifar = Cifar10::<T>::load(&p.load)?;
+    let cifar = Split::<T>::load(&p.load)?;
     let net = p.net.build::<T>()?;
     eprintln!(
         "training {} ({}) on {} images, validating on {}, {} steps, {}; seeds {} concurrently",

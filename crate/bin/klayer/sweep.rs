@@ -14,7 +14,7 @@ use clap::{Args, Parser};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
-use klayer::data::{Cifar10, TEST_IMAGES};
+use klayer::data::Split;
 use klayer::experiments::sweep::{self, label_of, DataSizes, Record, SweepFile};
 use klayer::experiments::Summary;
 use klayer::net::NetConfig;
@@ -176,7 +176,7 @@ pub enum SweepPlan {
     Run {
         jobs: Vec<Job>,
         grid_size: usize,
-        load: klayer::data::LoadOptions,
+        load: Box<klayer::data::LoadOptions>,
         sizes: DataSizes,
         out: PathBuf,
     },
@@ -338,9 +338,10 @@ pub fn plan(args: SweepArgs) -> Result<SweepPlan> {
     }
     let (load, n_train) = args.data.options().map_err(crate::args::flagged)?;
     let sizes = DataSizes {
+        dataset: load.source,
         n_train,
         n_val: load.n_val,
-        n_test: load.n_test.unwrap_or(TEST_IMAGES),
+        n_test: load.n_test.unwrap_or(load.source.test_images()),
     };
     let mut jobs = Vec::new();
     for h in &hidden {
@@ -449,7 +450,7 @@ pub fn plan(args: SweepArgs) -> Result<SweepPlan> {
     Ok(SweepPlan::Run {
         jobs,
         grid_size,
-        load,
+        load: Box::new(load),
         sizes,
         out: out.expect("--out is required unless --summary or --list (clap checks it)"),
     })
@@ -592,7 +593,7 @@ fn train_grid(
     if pending.is_empty() {
         return Ok(Outcome::Done);
     }
-    let data = Cifar10::<f32>::load(load)?;
+    let data = Split::<f32>::load(load)?;
     if DataSizes::of(&data) != sizes {
         return Err(Error::config(
             "--n-train",

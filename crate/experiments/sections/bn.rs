@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) fn bn_after(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
+pub(super) fn bn_after(data: &Split<f32>, scale: &Scale) -> Result<SectionOutput> {
     let seeds = scale.seed_list();
     let mut table = Comparison::new(scale);
     let mut figures = Vec::new();
@@ -49,7 +49,7 @@ pub(super) fn bn_after(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutp
     })
 }
 
-pub(super) fn bn_stats(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
+pub(super) fn bn_stats(data: &Split<f32>, scale: &Scale) -> Result<SectionOutput> {
     let seeds = scale.seed_list();
     let methods = [
         (
@@ -110,7 +110,7 @@ pub(super) fn bn_stats(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutp
     })
 }
 
-pub(super) fn tta(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
+pub(super) fn tta(data: &Split<f32>, scale: &Scale) -> Result<SectionOutput> {
     let seeds = scale.seed_list();
     let mut table = Comparison::new(scale);
     let (mut labels, mut repeats) = (Vec::new(), Vec::new());

@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) fn gradient_check(data: &Cifar10<f32>, _scale: &Scale) -> Result<SectionOutput> {
+pub(super) fn gradient_check(data: &Split<f32>, _scale: &Scale) -> Result<SectionOutput> {
     let (x, y) = gradcheck_input(data, 10, 20)?;
     let y = &y[..];
     let mut rows = Vec::new();

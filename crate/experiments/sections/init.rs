@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) fn init_sensitivity(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
+pub(super) fn init_sensitivity(data: &Split<f32>, scale: &Scale) -> Result<SectionOutput> {
     let seeds = scale.seed_list();
     let mut table = Comparison::new(scale);
     let mut marks = String::new();

@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) fn lambda_search(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
+pub(super) fn lambda_search(data: &Split<f32>, scale: &Scale) -> Result<SectionOutput> {
     let search = LambdaSearch::new(scale);
     let mut grid = LambdaGrid::default();
     let mut records = Vec::new();

@@ -11,7 +11,7 @@ use super::{
     WIDE,
 };
 use crate::bn_stats::BnStats;
-use crate::data::Cifar10;
+use crate::data::{DataSource, Split};
 use crate::gradcheck::{gradcheck, GradCheckConfig};
 use crate::net::{BnPlacement, NetConfig};
 use crate::plot;
@@ -19,12 +19,14 @@ use crate::train::{History, LrSchedule, Optimizer};
 use crate::Result;
 
 mod bn;
+mod fashion;
 mod gradcheck;
 mod init;
 mod lambda_search;
 mod optimisers;
 mod with_without;
 
+pub use fashion::{fashion_runs, fashion_table, FASHION_SETTINGS};
 pub use optimisers::adam_run;
 
 /// A figure of a section: file stem, caption, plot.
@@ -53,23 +55,20 @@ pub struct Section {
     pub title: &'static str,
     /// Whether its numbers depend on the [`Scale`] (the gradient check's do not).
     pub sized: bool,
+    /// The data set it runs on: `body` gets it loaded at `Scale::on(data)`.
+    pub data: DataSource,
     /// Runs its experiments: tables and discussion, without heading and figure links.
-    pub body: fn(&Cifar10<f32>, &Scale) -> Result<SectionOutput>,
+    pub body: fn(&Split<f32>, &Scale) -> Result<SectionOutput>,
 }
 
 impl Section {
     /// Runs the section: its heading, the data size it ran at, its tables and discussion, and
     /// links to its figures (`figures/NAME.png`).
-    pub fn run(&self, data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
+    pub fn run(&self, data: &Split<f32>, scale: &Scale) -> Result<SectionOutput> {
         let body = (self.body)(data, scale)?;
         let mut markdown = format!("## {}\n\n", self.title);
         if self.sized {
-            let size = if scale.quick {
-                "**quick mode** (5,000 / 1,000 / 2,000 images; numbers are not comparable with the report)"
-            } else {
-                "full size (45,000 training / 5,000 validation / 10,000 test images)"
-            };
-            markdown += &format!("Run at {size}.\n\n");
+            markdown += &format!("Run at {}.\n\n", scale.size_words());
         }
         markdown += body.markdown.trim_end();
         markdown += "\n\n";
@@ -86,67 +85,84 @@ impl Section {
     }
 }
 
-/// All sections, in the report's order.
+/// All sections, in the report's order, then those beyond it.
 pub const SECTIONS: &[Section] = &[
     Section {
         id: "gradcheck",
         title: "2 · Gradient check",
         sized: false,
+        data: DataSource::Cifar10,
         body: gradcheck::gradient_check,
     },
     Section {
         id: "three-layer",
         title: "2.1 · 3-layer network without and with BN",
         sized: true,
+        data: DataSource::Cifar10,
         body: with_without::three_layer,
     },
     Section {
         id: "nine-layer",
         title: "2.2 · 9-layer network without and with BN",
         sized: true,
+        data: DataSource::Cifar10,
         body: with_without::nine_layer,
     },
     Section {
         id: "lambda",
         title: "2.3 · Lambda search",
         sized: true,
+        data: DataSource::Cifar10,
         body: lambda_search::lambda_search,
     },
     Section {
         id: "init",
         title: "2.4 · Sensitivity to initialisation",
         sized: true,
+        data: DataSource::Cifar10,
         body: init::init_sensitivity,
     },
     Section {
         id: "bn-after",
         title: "3.1 · BN after the activation",
         sized: true,
+        data: DataSource::Cifar10,
         body: bn::bn_after,
     },
     Section {
         id: "bn-stats",
         title: "3.1 · EMA vs PreciseBN vs Adaptive BN",
         sized: true,
+        data: DataSource::Cifar10,
         body: bn::bn_stats,
     },
     Section {
         id: "tta",
         title: "3.1 · Adaptive BN with test-time augmentation",
         sized: true,
+        data: DataSource::Cifar10,
         body: bn::tta,
     },
     Section {
         id: "adam",
         title: "3.2 · Adam on a 7-layer net",
         sized: true,
+        data: DataSource::Cifar10,
         body: optimisers::adam,
     },
     Section {
         id: "wide",
         title: "3.2 · Wider 7-layer nets",
         sized: true,
+        data: DataSource::Cifar10,
         body: optimisers::wide,
+    },
+    Section {
+        id: "fashion",
+        title: "Beyond the report · Fashion-MNIST: 3- and 9-layer nets without and with BN",
+        sized: true,
+        data: DataSource::FashionMnist,
+        body: fashion::fashion,
     },
 ];
 

@@ -18,7 +18,7 @@ pub fn adam_run(scale: &Scale) -> Run {
         })
 }
 
-pub(super) fn adam(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
+pub(super) fn adam(data: &Split<f32>, scale: &Scale) -> Result<SectionOutput> {
     let seeds = scale.seed_list();
     let run = adam_run(scale);
     eprintln!("7-layer, Adam:");
@@ -45,7 +45,7 @@ pub(super) fn adam(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> 
     })
 }
 
-pub(super) fn wide(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
+pub(super) fn wide(data: &Split<f32>, scale: &Scale) -> Result<SectionOutput> {
     let seeds = scale.seed_list();
     let mut table = Comparison::new(scale);
     let mut figures = Vec::new();

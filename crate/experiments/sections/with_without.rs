@@ -17,7 +17,7 @@ struct WithWithout {
     others: [&'static str; 2],
 }
 
-fn with_without(data: &Cifar10<f32>, scale: &Scale, spec: WithWithout) -> Result<SectionOutput> {
+fn with_without(data: &Split<f32>, scale: &Scale, spec: WithWithout) -> Result<SectionOutput> {
     let WithWithout {
         base,
         id,
@@ -62,7 +62,7 @@ fn with_without(data: &Cifar10<f32>, scale: &Scale, spec: WithWithout) -> Result
     })
 }
 
-pub(super) fn three_layer(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
+pub(super) fn three_layer(data: &Split<f32>, scale: &Scale) -> Result<SectionOutput> {
     let spec = WithWithout {
         base: Run::three_layer(scale),
         id: "three_layer",
@@ -74,7 +74,7 @@ pub(super) fn three_layer(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionO
     with_without(data, scale, spec)
 }
 
-pub(super) fn nine_layer(data: &Cifar10<f32>, scale: &Scale) -> Result<SectionOutput> {
+pub(super) fn nine_layer(data: &Split<f32>, scale: &Scale) -> Result<SectionOutput> {
     let spec = WithWithout {
         base: Run::nine_layer(scale),
         id: "nine_layer",
