@@ -607,7 +607,7 @@ mod tests {
             );
             // Legible tiles (at least 2 screen pixels per image pixel) and a figure that fits
             // a notebook.
-            assert!(sx >= 2.0 && sx <= 4.0, "{n}/{cols}: scale {sx}");
+            assert!((2.0..=4.0).contains(&sx), "{n}/{cols}: scale {sx}");
             assert!(
                 layout["width"].as_f64().unwrap() <= 900.0,
                 "{n}/{cols}: too wide"
