@@ -21,7 +21,8 @@ kinds of submission built from assignment/source/:
 
 The notebooks are graded by GRADERS `grade` commands at once, each on its own course
 directory and share of the submissions (a kernel spends much of a notebook waiting for one
-rustc; kernels share compiled crates through evcxr's cache). About 10 minutes on 2 cores.
+rustc; kernels share compiled crates through evcxr's cache). 10-20 minutes on 2 cores,
+depending on load.
 
 Prints one line per check and ends with `N passed, M failed`; exit status 1 if any failed.
 """

@@ -25,7 +25,8 @@
 #   assignment scripts/assignment_test.py: the exercise notebooks (assignment/) through nbgrader
 #              at quick size: student versions generated; instructor versions score full
 #              points, student versions run to the end and score 0, a faulty A2 gets partial
-#              credit with feedback naming its mistakes (two graders at once; ~10 min)
+#              credit with feedback naming its mistakes (two graders at once; 10-20 min on 2
+#              cores, depending on load)
 #
 # Environment: KLAYER_DATA (CIFAR-10 folder) is passed through to the tests and notebooks.
 # SKIP_STAGES="fmt clippy" skips stages by name (for local iteration; CI skips none).
