@@ -4,7 +4,7 @@
     .venv/bin/python scripts/assignment_test.py          # all four assignments
     .venv/bin/python scripts/assignment_test.py A2_batch_norm
 
-In a scratch course directory, target/assignment_test/course (never assignment/ itself), it
+In scratch course directories under target/assignment_test/ (never assignment/ itself), it
 runs the real commands, `scripts/assignment.py generate` and `... grade` (quick size), on three
 kinds of submission built from assignment/source/:
 
@@ -18,6 +18,11 @@ kinds of submission built from assignment/source/:
   BN's forward pass, γ left out of BN's dx), which must get partial credit, lose exactly the
   points of the cells that check those functions, and get feedback naming both mistakes
   (klayer's checker hints, found in the feedback HTML).
+
+The notebooks are graded by GRADERS `grade` commands at once, each on its own course
+directory and share of the submissions (a kernel spends much of a notebook waiting for one
+rustc; kernels share compiled crates through evcxr's cache). 10-20 minutes on 2 cores,
+depending on load.
 
 Prints one line per check and ends with `N passed, M failed`; exit status 1 if any failed.
 """
@@ -44,6 +49,9 @@ except ImportError:
 SOURCE = ROOT / "assignment" / "source"
 WORK = ROOT / "target" / "assignment_test"
 DRIVER = ROOT / "scripts" / "assignment.py"
+#: `grade` commands run at once (each notebook's kernel mostly runs one rustc or one training
+#: loop at a time, so two share a 2-core machine well).
+GRADERS = 2
 
 # The faulty submission: (assignment, solution cell, text in it, replacement, the graded cells
 # that must lose their points, a fragment of the hint klayer's checker gives for the mistake).
@@ -101,19 +109,31 @@ def cell_failed(cell) -> str | None:
     return None
 
 
-def build_submissions(names: list[str], release: Path, subs: Path, checks: Checks) -> None:
-    for who in ("instructor", "student", "faulty"):
-        (subs / who).mkdir(parents=True)
-    for name in names:
-        shutil.copy(SOURCE / name / f"{name}.ipynb", subs / "instructor" / f"{name}.ipynb")
-        shutil.copy(release / name / f"{name}.ipynb", subs / "student" / f"{name}.ipynb")
-    for name in sorted({f[0] for f in FAULTS} & set(names)):
-        nb = nbformat.read(SOURCE / name / f"{name}.ipynb", as_version=4)
-        for _, cell_id, old, new, _, _ in (f for f in FAULTS if f[0] == name):
-            cell = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == cell_id)
-            checks.check(cell.source.count(old) == 1, f"faulty {name}: '{old}' occurs once in {cell_id}")
-            cell.source = cell.source.replace(old, new)
-        nbformat.write(nb, subs / "faulty" / f"{name}.ipynb")
+def build_submissions(names: list[str], release: Path, subs: list[Path], checks: Checks) -> None:
+    """The submissions, shared out among the folders `subs` (one per `grade` command) so that
+    each gets about as much work: <sub>/<who>/<A>.ipynb with who = instructor, student or
+    faulty. A complete notebook (instructor, faulty) takes about 1.5 times as long to grade as
+    a student version, whose unfinished functions stop their cells early."""
+    jobs = [("instructor", name) for name in names]
+    jobs += [("faulty", name) for name in sorted({f[0] for f in FAULTS} & set(names))]
+    jobs += [("student", name) for name in names]
+    load = [0.0] * len(subs)
+    for who, name in jobs:
+        k = load.index(min(load))
+        load[k] += 1.0 if who == "student" else 1.5
+        dest = subs[k] / who / f"{name}.ipynb"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if who == "instructor":
+            shutil.copy(SOURCE / name / f"{name}.ipynb", dest)
+        elif who == "student":
+            shutil.copy(release / name / f"{name}.ipynb", dest)
+        else:
+            nb = nbformat.read(SOURCE / name / f"{name}.ipynb", as_version=4)
+            for _, cell_id, old, new, _, _ in (f for f in FAULTS if f[0] == name):
+                cell = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == cell_id)
+                checks.check(cell.source.count(old) == 1, f"faulty {name}: '{old}' occurs once in {cell_id}")
+                cell.source = cell.source.replace(old, new)
+            nbformat.write(nb, dest)
 
 
 def check_release(name: str, release: Path, checks: Checks) -> None:
@@ -200,7 +220,9 @@ def main() -> int:
     t0 = time.monotonic()
     if WORK.exists():
         shutil.rmtree(WORK)
-    course, subs = WORK / "course", WORK / "submissions"
+    courses = [WORK / f"course{k + 1}" for k in range(GRADERS)]
+    subs = [WORK / f"submissions{k + 1}" for k in range(GRADERS)]
+    course = courses[0]
     py = sys.executable
     print(f"[assignment_test] generate ({', '.join(names)}) in {course}", flush=True)
     rc = subprocess.run([py, str(DRIVER), "generate", "--course", str(course), *names]).returncode
@@ -211,15 +233,31 @@ def main() -> int:
     for name in names:
         check_release(name, release, checks)
     build_submissions(names, release, subs, checks)
-    print(f"[assignment_test] grade {subs} (instructor, student and faulty versions, quick size)", flush=True)
-    out = WORK / "scores.json"
-    rc = subprocess.run([py, str(DRIVER), "grade", str(subs), "--course", str(course), "--json", str(out)]).returncode
-    checks.check(rc == 0, "scripts/assignment.py grade exits 0 (every notebook executed to the end)")
-    if out.is_file():
-        check_scores(json.loads(out.read_text()), names, checks)
-    else:
-        checks.check(False, "grade wrote its JSON scores", str(out))
-    print(f"[assignment_test] {time.monotonic() - t0:.0f} s; scores in {out}")
+    print(f"[assignment_test] grade the instructor, student and faulty versions (quick size), "
+          f"{GRADERS} grade commands at once: {', '.join(map(str, subs))}", flush=True)
+    graders = []
+    for k, (c, sub) in enumerate(zip(courses, subs)):
+        if not sub.is_dir():
+            continue
+        log = WORK / f"grade{k + 1}.log"
+        out = WORK / f"scores{k + 1}.json"
+        cmd = [py, str(DRIVER), "grade", str(sub), "--course", str(c), "--json", str(out)]
+        graders.append((cmd, log, out, subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT)))
+    results: dict = {"students": {}, "failed": []}
+    for cmd, log, out, proc in graders:
+        rc = proc.wait()
+        print(f"[assignment_test] {' '.join(cmd[1:])}  (exit {rc}; its output, from {log}):")
+        print("".join("    | " + line for line in log.read_text(errors="replace").splitlines(True)), flush=True)
+        checks.check(rc == 0, f"scripts/assignment.py grade {Path(cmd[3]).name} exits 0 (every notebook executed to the end)")
+        if not out.is_file():
+            checks.check(False, "grade wrote its JSON scores", str(out))
+            continue
+        part = json.loads(out.read_text())
+        for student, notebooks in part["students"].items():
+            results["students"].setdefault(student, {}).update(notebooks)
+        results["failed"] += part["failed"]
+    check_scores(results, names, checks)
+    print(f"[assignment_test] {time.monotonic() - t0:.0f} s; scores in {WORK}/scores*.json")
     print(f"{checks.passed} passed, {checks.failed} failed")
     return 0 if checks.failed == 0 else 1
 

@@ -28,6 +28,11 @@ the first):
       nothing; one sent with stop_on_error=false still runs; a later request runs normally.
   panic_and_question_mark_errors_fail_the_cell
       a panic and an error returned with `?` give an error reply (so Run All stops there).
+  stderr_arrives_before_the_reply
+      a cell that writes 300 lines to stderr and then stops at `?` (or panics), five times:
+      every line, then the error, arrive before the cell's idle status (clients such as
+      nbgrader stop listening there); an unfinished last line arrives too, and evcxr's
+      end-of-stderr marker never shows.
   kernel_sh_gives_concurrent_kernels_different_folders
       scripts/evcxr/kernel.sh hands out distinct locked build folders, then falls back.
 
@@ -279,6 +284,43 @@ def panic_and_question_mark_errors_fail_the_cell(s: Setup) -> str:
     return "panic: error reply; `?`: error reply"
 
 
+def stderr_arrives_before_the_reply(s: Setup) -> str:
+    kernel = s.kernel()
+    lines = 300
+    cells = {
+        "`?`": f'for i in 0..{lines} {{ eprintln!("line {{i}}"); }}\n'
+               'eprint!("unfinished");\nlet n: u32 = "x".parse()?;\nprintln!("{n}");',
+        "panic": f'for i in 0..{lines} {{ eprintln!("line {{i}}"); }}\n'
+                 'eprint!("unfinished");\npanic!("on purpose");',
+    }
+    try:
+        for attempt in range(5):
+            for what, code in cells.items():
+                msg_id = kernel.send(code)
+                reply = kernel.reply(msg_id, CELL_TIMEOUT)["content"]
+                out = kernel.outputs(msg_id)
+                check(reply["status"] == "error", f"{what}, attempt {attempt}: reply {reply['status']}")
+                kinds = [m["msg_type"] for m in out]
+                stderr = "".join(m["content"]["text"] for m in out
+                                 if m["msg_type"] == "stream" and m["content"]["name"] == "stderr")
+                got = [i for i in range(lines) if f"line {i}\n" in stderr]
+                check(len(got) == lines, f"{what}, attempt {attempt}: {len(got)} of {lines} stderr "
+                      f"lines before idle (the rest came late)")
+                check("unfinished" in stderr, f"{what}, attempt {attempt}: the unfinished last line is missing")
+                check("EVCXR_STDERR_COMPLETE" not in stderr, f"{what}: the kernel's marker showed")
+                check("error" in kinds, f"{what}, attempt {attempt}: no error output before idle: {kinds}")
+                last_stream = max(i for i, k in enumerate(kinds) if k == "stream")
+                check(last_stream < kinds.index("error"),
+                      f"{what}, attempt {attempt}: stderr after the error output: {kinds}")
+        ok_reply, ok_out = kernel.run('println!("quiet");', timeout=CELL_TIMEOUT)
+        text = text_of(ok_out)
+        check(ok_reply["status"] == "ok" and "quiet" in text and "line " not in text
+              and "unfinished" not in text, f"the next cell got: {text!r}")
+    finally:
+        kernel.close()
+    return f"5 × (`?`, panic): all {lines} stderr lines, then the error, before idle"
+
+
 def kernel_sh_gives_concurrent_kernels_different_folders(s: Setup) -> str:
     base = s.tmp / "slots"
     env = {k: v for k, v in os.environ.items() if k != "EVCXR_TMPDIR"}
@@ -309,6 +351,7 @@ TESTS = [
     damaged_cache_heals,
     run_all_stops_at_first_error,
     panic_and_question_mark_errors_fail_the_cell,
+    stderr_arrives_before_the_reply,
     kernel_sh_gives_concurrent_kernels_different_folders,
 ]
 

@@ -22,12 +22,11 @@
 #              then scripts/student_session.py: a student's session (Run All, a changed and a
 #              bad parameter, two notebooks at once, autosave off, the exercise pictures),
 #              screenshots target/browser/session_*.png and picture_*.png
-#
-# Not a stage yet: scripts/assignment_test.py (the exercise notebooks through nbgrader:
-# instructor, student and faulty submissions autograded at quick size, scores and feedback
-# checked). It takes about 20 minutes on a loaded 2-core machine and two of its checks still
-# fail (a student version's training cell, and the faulty BN forward that is not always
-# scored 0); run it by hand until they are fixed.
+#   assignment scripts/assignment_test.py: the exercise notebooks (assignment/) through nbgrader
+#              at quick size: student versions generated; instructor versions score full
+#              points, student versions run to the end and score 0, a faulty A2 gets partial
+#              credit with feedback naming its mistakes (two graders at once; 10-20 min on 2
+#              cores, depending on load)
 #
 # Environment: KLAYER_DATA (CIFAR-10 folder) is passed through to the tests and notebooks.
 # SKIP_STAGES="fmt clippy" skips stages by name (for local iteration; CI skips none).
@@ -113,6 +112,7 @@ stage kernel    "$ROOT/.venv/bin/python" scripts/kernel_test.py
 stage notebooks notebooks_stage
 stage tips      tips_stage
 stage browser   browser_stage
+stage assignment "$ROOT/.venv/bin/python" scripts/assignment_test.py
 
 echo
 echo "[test.sh] all stages passed in $(hms $(( $(date +%s) - T_START )))"

@@ -10,7 +10,7 @@
 use ndarray::{s, Array2, ArrayView1, ArrayView2, Axis};
 use plotly::color::Rgb;
 use plotly::common::{Anchor, Font, Title};
-use plotly::layout::{Annotation, Axis as PlotAxis, Layout};
+use plotly::layout::{Annotation, Axis as PlotAxis, AxisConstrain, Layout, Margin};
 use plotly::{HeatMap, Image, Plot};
 
 use crate::data::{ImageShape, Split, IMAGE_DIM};
@@ -22,6 +22,14 @@ use crate::{Error, Result, Scalar};
 const GAP: usize = 2;
 /// Pixels above each tile where its caption goes.
 const CAPTION: usize = 12;
+/// The largest image grid (screen pixels) drawn at more than the smallest scale: it fits a
+/// notebook's output area. Screen pixels per image pixel are between the two GRID_SCALE values.
+const GRID_MAX_WIDTH: f64 = 880.0;
+const GRID_MAX_HEIGHT: f64 = 1000.0;
+const GRID_SCALE: (f64, f64) = (2.0, 4.0);
+/// Screen pixels around an image grid, and above it for its title.
+const GRID_MARGIN: usize = 8;
+const GRID_TITLE: usize = 40;
 
 /// One image as 0–255 channel-major bytes, from a normalised row: `pixel = 255 · (x · std + mean)`
 /// with the per-feature `mean` and `std` of the normalisation ([`Split::mean`],
@@ -195,16 +203,34 @@ pub fn image_grid_of(
                 .font(Font::new().size(9))
         })
         .collect();
-    let bare = || PlotAxis::new().visible(false);
-    let scale = 3;
+    // The figure is the mosaic at `scale` plus fixed margins, and each axis spans the mosaic
+    // exactly: no band of empty plot area (plotly keeps an image's pixels square, so a figure of
+    // another shape would pad it) and no default margins eating a small grid.
+    let scale = (GRID_MAX_WIDTH / width as f64)
+        .min(GRID_MAX_HEIGHT / height as f64)
+        .clamp(GRID_SCALE.0, GRID_SCALE.1);
+    let bare = |range: Vec<f64>| {
+        PlotAxis::new()
+            .visible(false)
+            .range(range)
+            .constrain(AxisConstrain::Domain)
+    };
+    let (w, h) = (width as f64, height as f64);
     plot.set_layout(
         Layout::new()
             .title(Title::with_text(title))
-            .x_axis(bare())
-            .y_axis(bare())
+            .x_axis(bare(vec![-0.5, w - 0.5]))
+            .y_axis(bare(vec![h - 0.5, -0.5]))
             .annotations(annotations)
-            .width(width * scale + 40)
-            .height(height * scale + 80),
+            .margin(
+                Margin::new()
+                    .left(GRID_MARGIN)
+                    .right(GRID_MARGIN)
+                    .bottom(GRID_MARGIN)
+                    .top(GRID_TITLE),
+            )
+            .width((w * scale).round() as usize + 2 * GRID_MARGIN)
+            .height((h * scale).round() as usize + GRID_MARGIN + GRID_TITLE),
     );
     Ok(plot)
 }
@@ -612,5 +638,61 @@ mod tests {
     fn a_grid_needs_one_caption_per_image() {
         assert!(image_grid(&[vec![0; IMAGE_DIM]], &[], 1, "t").is_err());
         assert!(image_grid(&[vec![0; 5]], &["x".into()], 1, "t").is_err());
+    }
+
+    /// The plot area left inside the figure's margins, and the mosaic's size, of a grid.
+    fn grid_geometry(n: usize, cols: usize) -> ((f64, f64), (f64, f64), serde_json::Value) {
+        let images = vec![vec![0u8; IMAGE_DIM]; n];
+        let captions: Vec<String> = (1..=n).map(|i| format!("unit {i}")).collect();
+        let plot = image_grid(&images, &captions, cols, "t").unwrap();
+        let json: serde_json::Value = serde_json::from_str(&plot.to_json()).unwrap();
+        let layout = &json["layout"];
+        let px = |k: &str| layout[k].as_f64().unwrap();
+        let margin = |k: &str| layout["margin"][k].as_f64().unwrap();
+        let area = (
+            px("width") - margin("l") - margin("r"),
+            px("height") - margin("t") - margin("b"),
+        );
+        let z = &json["data"][0]["z"];
+        let mosaic = (
+            z[0].as_array().unwrap().len() as f64,
+            z.as_array().unwrap().len() as f64,
+        );
+        (area, mosaic, layout.clone())
+    }
+
+    #[test]
+    fn a_grid_figure_is_its_mosaic_scaled_without_padding_or_tiny_tiles() {
+        // One row of 10 (the first-layer weights), 10 rows of 4 (the samples), 3 rows of 5
+        // (mistakes), 10 × 10.
+        for (n, cols) in [(10, 10), (40, 4), (12, 5), (100, 10)] {
+            let ((aw, ah), (mw, mh), layout) = grid_geometry(n, cols);
+            let (sx, sy) = (aw / mw, ah / mh);
+            // Square pixels that fill the plot area: no blank band above or beside the images.
+            assert!(
+                (sx - sy).abs() < 0.02 * sx,
+                "{n}/{cols}: scales {sx} × {sy}"
+            );
+            // Legible tiles (at least 2 screen pixels per image pixel) and a figure that fits
+            // a notebook.
+            assert!((2.0..=4.0).contains(&sx), "{n}/{cols}: scale {sx}");
+            assert!(
+                layout["width"].as_f64().unwrap() <= 900.0,
+                "{n}/{cols}: too wide"
+            );
+            // The axes span the mosaic exactly (the y axis top-down, as images are).
+            assert_eq!(
+                layout["xaxis"]["range"],
+                serde_json::json!([-0.5, mw - 0.5])
+            );
+            assert_eq!(
+                layout["yaxis"]["range"],
+                serde_json::json!([mh - 0.5, -0.5])
+            );
+            assert!(
+                layout["margin"]["t"].as_f64().unwrap() >= 30.0,
+                "room for the title"
+            );
+        }
     }
 }
