@@ -81,25 +81,12 @@ fn assert_fails(out: &Output, code: i32, needle: &str) {
     );
 }
 
-/// A tiny training run's flags: 500 images, 10 steps.
-const TINY: &[&str] = &[
-    "train",
-    "--n-train",
-    "500",
-    "--n-val",
-    "100",
-    "--n-test",
-    "100",
-    "--cycles",
-    "1",
-    "--n-s",
-    "5",
-    "--evals-per-cycle",
-    "1",
-];
-
 fn tiny(extra: &[&str]) -> Vec<String> {
-    TINY.iter().chain(extra).map(|s| s.to_string()).collect()
+    std::iter::once(&"train")
+        .chain(common::TINY_RUN)
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect()
 }
 
 fn run_tiny(extra: &[&str]) -> Option<Output> {

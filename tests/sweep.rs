@@ -119,23 +119,10 @@ fn seeds_trained_concurrently_give_the_histories_of_their_runs_alone() {
     assert_ne!(untimed(&together[0]), untimed(&together[1]));
 }
 
-/// Tiny runs for the command line: 500 images, 10 steps.
-const TINY: &[&str] = &[
-    "--n-train",
-    "500",
-    "--n-val",
-    "100",
-    "--n-test",
-    "100",
-    "--cycles",
-    "1",
-    "--n-s",
-    "5",
-    "--evals-per-cycle",
-    "1",
-    "--hidden",
-    "20",
-];
+/// Tiny runs for the command line: 500 images, 10 steps, a net of 20 units.
+fn tiny() -> Vec<&'static str> {
+    [common::TINY_RUN, &["--hidden", "20"]].concat()
+}
 
 fn with(base: &[&str], extra: &[&str]) -> Vec<String> {
     base.iter().chain(extra).map(|s| s.to_string()).collect()
@@ -154,7 +141,7 @@ fn train_with_seeds_writes_every_seeds_history_as_its_single_run_does() {
     let all = tmp.path().join("all.json");
     let args = with(
         &["train"],
-        &[TINY, &["--seeds", "2,0", "--json", "--history"]].concat(),
+        &[&tiny()[..], &["--seeds", "2,0", "--json", "--history"]].concat(),
     );
     let mut args = args;
     args.push(all.to_str().unwrap().into());
@@ -182,7 +169,10 @@ fn train_with_seeds_writes_every_seeds_history_as_its_single_run_does() {
     let runs = doc["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2);
     let one = tmp.path().join("one.json");
-    let mut single = with(&["train"], &[TINY, &["--seed", "0", "--history"]].concat());
+    let mut single = with(
+        &["train"],
+        &[&tiny()[..], &["--seed", "0", "--history"]].concat(),
+    );
     single.push(one.to_str().unwrap().into());
     assert_succeeds(&klayer(&strs(&single), Some(&dir)));
     let alone: serde_json::Value = serde_json::from_slice(&fs::read(&one).unwrap()).unwrap();
@@ -321,7 +311,7 @@ fn runs_of_another_grid_in_the_file_are_not_taken_for_this_ones() {
     let o = out.to_str().unwrap();
     let first = with(
         &["sweep"],
-        &[TINY, &["--seeds", "0,1", "--out", o]].concat(),
+        &[&tiny()[..], &["--seeds", "0,1", "--out", o]].concat(),
     );
     assert_succeeds(&klayer(&strs(&first), Some(&dir)));
     assert_eq!(keys(&out).len(), 2);

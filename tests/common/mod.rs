@@ -87,3 +87,20 @@ pub fn serve_routes(
     });
     (format!("http://127.0.0.1:{port}"), handle)
 }
+
+/// A tiny training run's flags (after the command): 500 images, 10 steps.
+#[allow(dead_code)] // not every test file trains from the command line
+pub const TINY_RUN: &[&str] = &[
+    "--n-train",
+    "500",
+    "--n-val",
+    "100",
+    "--n-test",
+    "100",
+    "--cycles",
+    "1",
+    "--n-s",
+    "5",
+    "--evals-per-cycle",
+    "1",
+];
