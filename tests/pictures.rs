@@ -1,6 +1,8 @@
 //! The pictures on real CIFAR-10 images (`$KLAYER_DATA`): what each figure plots is checked
 //! against the data it was made from.
 
+mod common;
+
 use klayer::data::{LoadOptions, Split, CLASS_NAMES};
 use klayer::layers::{softmax, Mode};
 use klayer::net::NetConfig;
@@ -9,14 +11,15 @@ use klayer::plot::pictures::{
 };
 use serde_json::Value;
 
-fn data() -> Split<f32> {
+fn data() -> Option<Split<f32>> {
+    let dir = common::cifar10_dir()?;
     let opts = LoadOptions::default()
+        .path(dir)
         .download(false)
         .n_train(1_000)
         .n_val(500)
         .n_test(300);
-    Split::<f32>::load(&opts)
-        .unwrap_or_else(|e| panic!("these tests need CIFAR-10 (set KLAYER_DATA): {e}"))
+    Some(Split::<f32>::load(&opts).unwrap_or_else(|e| panic!("these tests need CIFAR-10: {e}")))
 }
 
 fn json(plot: &plotly::Plot) -> Value {
@@ -34,7 +37,7 @@ fn captions(v: &Value) -> Vec<String> {
 
 #[test]
 fn sample_images_show_each_class_with_its_name_and_true_pixels() {
-    let data = data();
+    let Some(data) = data() else { return };
     let v = json(&sample_images(&data, 3).unwrap());
     let names = captions(&v);
     assert_eq!(names.len(), 30);
@@ -64,7 +67,7 @@ fn first_layer_weights_are_one_image_per_unit() {
 
 #[test]
 fn most_confident_mistakes_are_captioned_in_order_of_confidence() {
-    let data = data();
+    let Some(data) = data() else { return };
     let mut net = NetConfig::new(&[30]).seed(2).build::<f32>().unwrap();
     // Give BN some statistics so that evaluation mode is meaningful.
     net.forward(data.train.x.view(), Mode::Train).unwrap();

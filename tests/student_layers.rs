@@ -4,6 +4,8 @@
 
 mod solutions;
 
+mod common;
+
 use klayer::data::{LoadOptions, Split};
 use klayer::layers::{Layer, Mode};
 use klayer::net::{BnPlacement, NetConfig, Student};
@@ -12,14 +14,15 @@ use ndarray::{Array1, Array2};
 use solutions as s;
 
 /// A small part of CIFAR-10 (`$KLAYER_DATA`), in f64.
-fn data() -> Split<f64> {
+fn data() -> Option<Split<f64>> {
+    let dir = common::cifar10_dir()?;
     let opts = LoadOptions::default()
+        .path(dir)
         .download(false)
         .n_train(2_000)
         .n_val(1_000)
         .n_test(1_000);
-    Split::<f64>::load(&opts)
-        .unwrap_or_else(|e| panic!("these tests need CIFAR-10 (set KLAYER_DATA): {e}"))
+    Some(Split::<f64>::load(&opts).unwrap_or_else(|e| panic!("these tests need CIFAR-10: {e}")))
 }
 
 fn config() -> TrainConfig {
@@ -70,7 +73,7 @@ fn max_rel_difference(a: &History, b: &History) -> f64 {
 
 #[test]
 fn a_students_bn_and_linear_layers_train_to_the_built_in_history() {
-    let data = data();
+    let Some(data) = data() else { return };
     let cfg = config();
     let net = NetConfig::new(&[50, 50]).seed(1).build::<f64>().unwrap();
     let builtin = train(
