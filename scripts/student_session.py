@@ -393,7 +393,8 @@ def pictures(se: Session, lab: Lab, nb: Path, work: Path, fresh: bool) -> None:
         marks = out.locator("g.trace, image, .hm, g.imagelayer image, .layer-above image").count()
         path = OUT / f"picture_{name}.png"
         out.screenshot(path=str(path))
-        se.check(box is not None and box["width"] >= 300 and box["height"] >= 200 and marks > 0,
+        # One row of ten weight tiles is about 970 × 170 px: 120 px tall leaves tiles of ~80 px.
+        se.check(box is not None and box["width"] >= 300 and box["height"] >= 120 and marks > 0,
                  f"picture {name} is drawn ({box and round(box['width'])}x{box and round(box['height'])} px, "
                  f"{marks} marks)", f"box {box}, {marks} trace/image elements")
         log(f"screenshot {path}")
