@@ -189,30 +189,24 @@ fn train_with_seeds_writes_every_seeds_history_as_its_single_run_does() {
 
 /// A sweep of 3 lambdas × 2 seeds whose runs take long enough to kill it midway.
 fn slow_grid(out: &Path) -> Vec<String> {
-    let mut v = with(
-        &["sweep"],
-        &[
-            "--n-train",
-            "500",
-            "--n-val",
-            "100",
-            "--n-test",
-            "100",
-            "--cycles",
-            "1",
-            "--n-s",
-            "150",
-            "--evals-per-cycle",
-            "1",
-            "--hidden",
-            "50,50",
-            "--lambda",
-            "0.001,0.005,0.01",
-            "--seeds",
-            "0,1",
-            "--out",
-        ],
-    );
+    let mut flags = common::TINY_RUN.to_vec();
+    // 300 steps a run instead of 10: long enough to kill the sweep midway.
+    let n_s = flags
+        .iter()
+        .position(|&f| f == "--n-s")
+        .expect("TINY_RUN sets --n-s")
+        + 1;
+    flags[n_s] = "150";
+    flags.extend([
+        "--hidden",
+        "50,50",
+        "--lambda",
+        "0.001,0.005,0.01",
+        "--seeds",
+        "0,1",
+        "--out",
+    ]);
+    let mut v = with(&["sweep"], &flags);
     v.push(out.to_str().unwrap().into());
     v
 }

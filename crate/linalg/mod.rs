@@ -2,10 +2,11 @@
 //! chosen at run time, multithreaded with rayon for large products).
 //!
 //! Every layer's heavy lifting goes through [`matmul_into`]; views may be transposed (`.t()`)
-//! or strided, nothing is copied. The two products of a fully connected layer with a wide
-//! input, [`matmul_nt`] (`x Wᵀ`) and [`matmul_tn`] (`dyᵀ x`), use hand-written AVX-512
-//! kernels for f32 where the CPU has them, which at batch 100 and 3072 inputs are several times
-//! faster than a packing GEMM.
+//! or strided, nothing is copied. The two products of a fully connected layer,
+//! [`matmul_nt`] (`x Wᵀ`) and [`matmul_tn`] (`dyᵀ x`), split their rows or columns between the
+//! threads themselves, so each entry is summed in the same order whatever the number of
+//! threads; for f32 they use hand-written kernels where the CPU has them ([`kernels`]): AVX-512
+//! for both, AVX2 for `x Wᵀ` (on AVX2, `gemm`'s packing kernel is the faster `dyᵀ x`).
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -87,9 +88,14 @@ fn tasks_for(work: usize) -> usize {
     }
 }
 
+/// The length of each of `tasks` parts of `len` (the last may be shorter): a multiple of `unit`.
+fn part_len(len: usize, tasks: usize, unit: usize) -> usize {
+    len.div_ceil(tasks.max(1)).div_ceil(unit).max(1) * unit
+}
+
 /// `len` split into `tasks` ranges whose lengths (but the last) are multiples of `unit`.
 fn split(len: usize, tasks: usize, unit: usize) -> Vec<std::ops::Range<usize>> {
-    let per = len.div_ceil(tasks.max(1)).div_ceil(unit).max(1) * unit;
+    let per = part_len(len, tasks, unit);
     (0..len)
         .step_by(per)
         .map(|s| s..(s + per).min(len))
@@ -234,7 +240,7 @@ pub fn matmul_tn<T: Scalar>(dy: ArrayView2<T>, x: ArrayView2<T>, mut dw: ArrayVi
     if tasks <= 1 {
         return gemm_into(dy.t(), x, dw, false, false);
     }
-    let width = k.div_ceil(tasks).div_ceil(16) * 16;
+    let width = part_len(k, tasks, 16);
     let parts: Vec<_> = x
         .axis_chunks_iter(Axis(1), width)
         .zip(dw.axis_chunks_iter_mut(Axis(1), width))

@@ -89,7 +89,6 @@ pub fn serve_routes(
 }
 
 /// A tiny training run's flags (after the command): 500 images, 10 steps.
-#[allow(dead_code)] // not every test file trains from the command line
 pub const TINY_RUN: &[&str] = &[
     "--n-train",
     "500",
