@@ -4,7 +4,7 @@
 mod common;
 
 use klayer::bn_stats::BnStats;
-use klayer::data::{Augment, Dataset, ImageShape, LoadOptions, Split};
+use klayer::data::{feature_stats, normalise, Augment, Dataset, ImageShape, LoadOptions, Split};
 use klayer::net::{BnPlacement, NetConfig};
 use klayer::rng::{rng, Stream};
 use klayer::train::{
@@ -151,6 +151,59 @@ fn batches_follow_the_shuffle_of_the_generator_and_not_the_thread_count() {
             draw(&mut stream, 12)
         });
         assert_eq!(got, expected, "{threads} threads");
+    }
+}
+
+/// 300 random images of 3,072 bytes normalised as the loaders do (so the set keeps its bytes).
+fn normalised_bytes() -> Dataset<f32> {
+    let mut r = rng(3, Stream::Data);
+    let pixels: Vec<u8> = (0..300 * 3072)
+        .map(|_| rand::Rng::random::<u8>(&mut r))
+        .collect();
+    let labels: Vec<u8> = (0..300).map(|i| (i % 10) as u8).collect();
+    let (mean, std) = feature_stats(&pixels, 3072);
+    normalise(&pixels, &labels, &mean, &std).unwrap()
+}
+
+/// The batches (images and labels) `stream` gives for `steps` steps, by both ways of taking
+/// the next one (`with_next` on even steps, `with_next_job` with the gathering run alongside
+/// on odd ones).
+fn batches_of(stream: &mut BatchStream<'_, f32>, steps: usize) -> Vec<(Array2<f32>, Vec<usize>)> {
+    (0..steps)
+        .map(|t| {
+            if t % 2 == 0 {
+                stream.with_next(|x, y| (x.to_owned(), y.to_vec()))
+            } else {
+                stream.with_next_job(|x, y, gather| {
+                    let ((), ()) = rayon::join(|| (), || gather.run());
+                    (x.to_owned(), y.to_vec())
+                })
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn batches_of_a_normalised_set_hold_exactly_its_features_also_after_they_change() {
+    let mut data = normalised_bytes();
+    // The same features without the bytes they came from: batches are plain copies.
+    let copy = |d: &Dataset<f32>| Dataset::new(d.x.clone(), d.y.clone(), 10).unwrap();
+    for round in 0..2 {
+        let plain = copy(&data);
+        let mut a = BatchStream::new(&data, 100, rng(1, Stream::Shuffle)).unwrap();
+        let mut b = BatchStream::new(&plain, 100, rng(1, Stream::Shuffle)).unwrap();
+        let (got, want) = (batches_of(&mut a, 12), batches_of(&mut b, 12));
+        for ((gx, gy), (wx, wy)) in got.iter().zip(&want) {
+            assert_eq!(gy, wy, "round {round}");
+            let bits = |x: &Array2<f32>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert!(
+                bits(gx) == bits(wx),
+                "round {round}: a batch differs from the features"
+            );
+        }
+        // Features changed after loading must be what the next batches hold.
+        data.x.row_mut(7).fill(-0.0);
+        data.x[[123, 45]] = 1e30;
     }
 }
 

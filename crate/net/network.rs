@@ -132,23 +132,50 @@ impl<T: Scalar> Network<T> {
     /// # Shapes
     /// `x`: (batch, input), `y`: batch labels.
     pub fn grads(&mut self, x: ArrayView2<T>, y: &[usize], lambda: f64) -> Result<f64> {
-        self.check_input(&x, Some(y))?;
-        let mut outputs: Vec<Array2<T>> = Vec::with_capacity(self.layers.len());
-        for (i, layer) in self.layers.iter_mut().enumerate() {
-            let input = if i == 0 { x } else { outputs[i - 1].view() };
-            let out = layer.forward(input, Mode::Train);
-            outputs.push(out);
+        self.grads_alongside(x, y, lambda, || ())
+    }
+
+    /// [`Network::grads`], running `job` on another rayon thread while the layers after the
+    /// first do their forward and backward passes.
+    ///
+    /// Those layers are small and run on one thread, between the first layer's two large
+    /// products, which use all threads: the trainer gathers the next mini-batch there (see
+    /// [`crate::train::BatchStream::with_next_job`]), where it costs no time. The gradients are
+    /// exactly those of [`Network::grads`]; `job` runs exactly once, also when the input is
+    /// refused.
+    ///
+    /// # Example
+    /// ```
+    /// use ndarray::Array2;
+    /// use klayer::net::NetConfig;
+    /// let mut net = NetConfig::new(&[8]).input(4).classes(3).build::<f64>().unwrap();
+    /// let x = Array2::from_shape_fn((5, 4), |(i, j)| (i + j) as f64 / 10.0);
+    /// let mut twin = net.clone();
+    /// let mut ran = false;
+    /// let loss = net.grads_alongside(x.view(), &[0, 1, 2, 1, 0], 0.01, || ran = true).unwrap();
+    /// assert!(ran);
+    /// assert_eq!(loss, twin.grads(x.view(), &[0, 1, 2, 1, 0], 0.01).unwrap());
+    /// assert_eq!(net, twin);
+    /// ```
+    pub fn grads_alongside(
+        &mut self,
+        x: ArrayView2<T>,
+        y: &[usize],
+        lambda: f64,
+        job: impl FnOnce() + Send,
+    ) -> Result<f64> {
+        if let Err(e) = self.check_input(&x, Some(y)) {
+            job();
+            return Err(e);
         }
-        let logits = outputs.last().map_or(x, |o| o.view());
-        let (loss, mut dy) = softmax_cross_entropy(logits, y);
-        for i in (0..self.layers.len()).rev() {
-            let input = if i == 0 { x } else { outputs[i - 1].view() };
-            let need_dx = i > 0;
-            match self.layers[i].backward(input, outputs[i].view(), dy, need_dx) {
-                Some(dx) => dy = dx,
-                None => break,
-            }
-        }
+        let Some((first, rest)) = self.layers.split_first_mut() else {
+            job();
+            let (loss, _) = softmax_cross_entropy(x, y);
+            return Ok(loss);
+        };
+        let out = first.forward(x, Mode::Train);
+        let ((loss, dy), ()) = rayon::join(|| rest_grads(rest, out.view(), y), job);
+        first.backward(x, out.view(), dy, false);
         if lambda != 0.0 {
             let two_lambda = T::of(2.0 * lambda);
             for l in self.layers.iter_mut().filter_map(Layer::as_linear_mut) {
@@ -256,6 +283,30 @@ impl<T: Scalar> Network<T> {
             input: self.input,
         }
     }
+}
+
+/// Forward and backward passes of `layers` on their input `x` (the first layer's output):
+/// returns the mean cross-entropy and the gradient with respect to `x`.
+fn rest_grads<T: Scalar>(
+    layers: &mut [Layer<T>],
+    x: ArrayView2<T>,
+    y: &[usize],
+) -> (f64, Array2<T>) {
+    let mut outputs: Vec<Array2<T>> = Vec::with_capacity(layers.len());
+    for (i, layer) in layers.iter_mut().enumerate() {
+        let input = if i == 0 { x } else { outputs[i - 1].view() };
+        let out = layer.forward(input, Mode::Train);
+        outputs.push(out);
+    }
+    let logits = outputs.last().map_or(x, |o| o.view());
+    let (loss, mut dy) = softmax_cross_entropy(logits, y);
+    for (i, layer) in layers.iter_mut().enumerate().rev() {
+        let input = if i == 0 { x } else { outputs[i - 1].view() };
+        dy = layer
+            .backward(input, outputs[i].view(), dy, true)
+            .expect("a layer asked for its input gradient returns it");
+    }
+    (loss, dy)
 }
 
 /// One layer in another float type; a student's layer keeps its functions.

@@ -1,5 +1,7 @@
 //! Mini-batches in shuffled order, the next one gathered while the current one is in use.
 
+use std::sync::atomic::AtomicBool;
+
 use ndarray::{Array2, ArrayViewMut2};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -11,9 +13,13 @@ use crate::Scalar;
 /// batches of `batch` images, and reshuffled once an epoch has no whole batch left (the
 /// incomplete batch is dropped, as in the report).
 ///
-/// Copying 100 random rows of 3,072 values out of a data set that does not fit in cache takes
-/// about a fifth of an update step of the 3-layer net, so [`BatchStream::with_next`] gathers
-/// the *following* batch on another rayon thread while the caller works on the current one.
+/// Gathering 100 random rows of 3,072 values out of a data set that does not fit in cache is
+/// bound by memory traffic. A set normalised from bytes ([`crate::data::normalise`], which
+/// the loaders use) is gathered from its bytes, a quarter of the traffic of f32 features, and
+/// by all threads; and [`BatchStream::with_next`] gathers
+/// the *following* batch on another rayon thread while the caller works on the current one,
+/// and [`BatchStream::with_next_job`] lets the caller choose when (the trainer runs it while
+/// the small layers work on one thread, see [`crate::net::Network::grads_alongside`]).
 /// The sequence of batches depends only on the data, the batch size and the random generator,
 /// never on the number of threads.
 ///
@@ -46,6 +52,8 @@ pub struct BatchStream<'a, T: Scalar> {
     pos: usize,
     current: (Array2<T>, Vec<usize>),
     next: (Array2<T>, Vec<usize>),
+    /// Rows found to decode exactly from the data set's bytes (see `Dataset::gather`).
+    decoded: Option<Vec<AtomicBool>>,
 }
 
 impl<'a, T: Scalar> BatchStream<'a, T> {
@@ -77,10 +85,11 @@ impl<'a, T: Scalar> BatchStream<'a, T> {
             pos: data.len(),
             current: empty(),
             next: empty(),
+            decoded: data.decode_flags(),
         };
         let idx = stream.advance();
         let (x, y) = &mut stream.current;
-        data.batch_into(&stream.order[idx], x, y);
+        data.gather(&stream.order[idx], x, y, stream.decoded.as_deref());
         Ok(stream)
     }
 
@@ -106,11 +115,87 @@ impl<'a, T: Scalar> BatchStream<'a, T> {
         let order = &self.order[idx];
         let (cx, cy) = &mut self.current;
         let (nx, ny) = &mut self.next;
+        let decoded = self.decoded.as_deref();
         let (out, ()) = rayon::join(
             || f(cx.view_mut(), cy.as_slice()),
-            || data.batch_into(order, nx, ny),
+            || data.gather(order, nx, ny, decoded),
         );
         std::mem::swap(&mut self.current, &mut self.next);
         out
+    }
+
+    /// Runs `f` on the next mini-batch like [`BatchStream::with_next`], and hands it the
+    /// gathering of the batch after it as a [`Gather`] job to run where it costs least (on
+    /// another thread, alongside work that leaves a core idle). If `f` drops the job without
+    /// running it, it runs after `f` returns, so the stream of batches is the same either way.
+    ///
+    /// # Example
+    /// ```
+    /// use klayer::data::Dataset;
+    /// use klayer::rng::{rng, Stream};
+    /// use klayer::train::BatchStream;
+    /// use ndarray::Array2;
+    ///
+    /// let x = Array2::from_shape_fn((10, 2), |(i, j)| (10 * i + j) as f32);
+    /// let data = Dataset::new(x, (0..10).collect(), 10).unwrap();
+    /// let mut a = BatchStream::new(&data, 3, rng(0, Stream::Shuffle)).unwrap();
+    /// let mut b = BatchStream::new(&data, 3, rng(0, Stream::Shuffle)).unwrap();
+    /// for step in 0..7 {
+    ///     let labels = a.with_next_job(|_, y, gather| {
+    ///         let labels = y.to_vec();
+    ///         if step % 2 == 0 {
+    ///             rayon::join(|| (), || gather.run());
+    ///         }
+    ///         labels
+    ///     });
+    ///     assert_eq!(labels, b.with_next(|_, y| y.to_vec()));
+    /// }
+    /// ```
+    pub fn with_next_job<R>(
+        &mut self,
+        f: impl FnOnce(ArrayViewMut2<'_, T>, &[usize], Gather<'_, T>) -> R,
+    ) -> R {
+        let idx = self.advance();
+        let mut done = false;
+        let out = {
+            let (cx, cy) = &mut self.current;
+            let (nx, ny) = &mut self.next;
+            let job = Gather {
+                data: self.data,
+                order: &self.order[idx.clone()],
+                x: nx,
+                y: ny,
+                decoded: self.decoded.as_deref(),
+                done: &mut done,
+            };
+            f(cx.view_mut(), cy.as_slice(), job)
+        };
+        if !done {
+            let (nx, ny) = &mut self.next;
+            let decoded = self.decoded.as_deref();
+            self.data.gather(&self.order[idx], nx, ny, decoded);
+        }
+        std::mem::swap(&mut self.current, &mut self.next);
+        out
+    }
+}
+
+/// The gathering of a [`BatchStream`]'s next mini-batch, handed out by
+/// [`BatchStream::with_next_job`]: [`Gather::run`] copies its images and labels.
+#[derive(Debug)]
+pub struct Gather<'s, T: Scalar> {
+    data: &'s Dataset<T>,
+    order: &'s [usize],
+    x: &'s mut Array2<T>,
+    y: &'s mut Vec<usize>,
+    decoded: Option<&'s [AtomicBool]>,
+    done: &'s mut bool,
+}
+
+impl<T: Scalar> Gather<'_, T> {
+    /// Copies the batch's images and labels out of the data set.
+    pub fn run(self) {
+        self.data.gather(self.order, self.x, self.y, self.decoded);
+        *self.done = true;
     }
 }

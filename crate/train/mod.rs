@@ -9,7 +9,7 @@ mod optimizer;
 mod schedule;
 mod trainer;
 
-pub use batches::BatchStream;
+pub use batches::{BatchStream, Gather};
 pub use config::{TrainConfig, MAX_PRECISE_IMAGES, TRAIN_EVAL_IMAGES};
 pub use eval::{evaluate, evaluate_set, evaluate_test};
 pub use history::{Divergence, EvalPoint, History, Metrics};

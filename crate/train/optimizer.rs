@@ -1,8 +1,25 @@
 //! Update rules: plain mini-batch SGD and Adam (Kingma & Ba, 2015,
 //! <https://arxiv.org/abs/1412.6980>).
 
+use crate::layers::ParamKind;
 use crate::net::Network;
 use crate::Scalar;
+
+/// Applies `f` to matching blocks of `value` and `grad`, on all rayon threads when the tensor
+/// is large (the first layer's weights), else in one call.
+fn for_each_block<T: Scalar>(value: &mut [T], grad: &[T], f: impl Fn(&mut [T], &[T]) + Sync) {
+    use rayon::prelude::*;
+    /// Elements per block: 64 KB of f32.
+    const BLOCK: usize = 1 << 14;
+    if value.len() < 4 * BLOCK {
+        f(value, grad);
+    } else {
+        value
+            .par_chunks_mut(BLOCK)
+            .zip(grad.par_chunks(BLOCK))
+            .for_each(|(v, g)| f(v, g));
+    }
+}
 
 /// Which update rule to use.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -61,14 +78,54 @@ impl<T: Scalar> OptimizerState<T> {
 
     /// One update of every parameter from the gradients of the last backward pass.
     pub fn step(&mut self, net: &mut Network<T>, lr: f64) {
+        self.step_with_l2(net, lr, 0.0);
+    }
+
+    /// One update with the L2 term's gradient added on the way: for a weight matrix the
+    /// gradient used is `g + 2λW`, rounded exactly as [`Network::grads`] adds it, so
+    /// `grads(x, y, 0.0)` followed by `step_with_l2(net, lr, λ)` updates the parameters to the
+    /// same bits as `grads(x, y, λ)` followed by [`OptimizerState::step`], in one pass over the
+    /// weights instead of two. Large tensors are updated by all rayon threads.
+    ///
+    /// # Example
+    /// ```
+    /// use ndarray::Array2;
+    /// use klayer::net::{NetConfig, Network};
+    /// use klayer::train::{Optimizer, OptimizerState};
+    /// let values = |n: &mut Network<f32>| {
+    ///     n.params_mut().into_iter().map(|p| p.param.value.to_vec()).collect::<Vec<_>>()
+    /// };
+    /// let mut a = NetConfig::new(&[8]).input(4).classes(3).build::<f32>().unwrap();
+    /// let mut b = a.clone();
+    /// let mut oa = OptimizerState::new(Optimizer::ADAM, &mut a);
+    /// let mut ob = OptimizerState::new(Optimizer::ADAM, &mut b);
+    /// let x = Array2::from_shape_fn((5, 4), |(i, j)| (i * j) as f32 / 7.0);
+    /// let y = [0, 1, 2, 1, 0];
+    /// for _ in 0..3 {
+    ///     a.grads(x.view(), &y, 0.01).unwrap();
+    ///     oa.step(&mut a, 0.1);
+    ///     b.grads(x.view(), &y, 0.0).unwrap();
+    ///     ob.step_with_l2(&mut b, 0.1, 0.01);
+    /// }
+    /// assert_eq!(values(&mut a), values(&mut b));
+    /// ```
+    pub fn step_with_l2(&mut self, net: &mut Network<T>, lr: f64, lambda: f64) {
         self.t += 1;
         let eta = T::of(lr);
+        let two_lambda = T::of(2.0 * lambda);
+        let decay =
+            |kind: ParamKind| (lambda != 0.0 && kind == ParamKind::Weight).then_some(two_lambda);
         match self.kind {
             Optimizer::Sgd => {
                 for p in net.params_mut() {
-                    for (w, &g) in p.param.value.iter_mut().zip(p.param.grad) {
-                        *w -= eta * g;
-                    }
+                    let decay = decay(p.param.kind);
+                    for_each_block(p.param.value, p.param.grad, |w, g| match decay {
+                        Some(d) => w
+                            .iter_mut()
+                            .zip(g)
+                            .for_each(|(w, &g)| *w -= eta * (g + d * *w)),
+                        None => w.iter_mut().zip(g).for_each(|(w, &g)| *w -= eta * g),
+                    });
                 }
             }
             Optimizer::Adam { beta1, beta2, eps } => {
@@ -77,10 +134,15 @@ impl<T: Scalar> OptimizerState<T> {
                 let c2 = T::of(1.0 / (1.0 - beta2.powi(self.t)));
                 let one = T::one();
                 for (i, p) in net.params_mut().into_iter().enumerate() {
+                    let decay = decay(p.param.kind);
                     let (m, v) = (&mut self.m[i], &mut self.v[i]);
                     for (((w, &g), m), v) in
                         p.param.value.iter_mut().zip(p.param.grad).zip(m).zip(v)
                     {
+                        let g = match decay {
+                            Some(d) => g + d * *w,
+                            None => g,
+                        };
                         *m = b1 * *m + (one - b1) * g;
                         *v = b2 * *v + (one - b2) * g * g;
                         *w -= eta * (*m * c1) / ((*v * c2).sqrt() + eps);

@@ -140,11 +140,13 @@ fn train_here<T: Scalar>(
     let mut batches = BatchStream::new(train, cfg.batch, shuffle_rng)?;
     for t in 0..steps {
         let lr = cfg.schedule.lr(t);
-        let loss = batches.with_next(|mut xb, yb| {
+        // The next batch is gathered while the small layers leave a core idle.
+        let loss = batches.with_next_job(|mut xb, yb, gather| {
             if let Some((aug, shape)) = augment {
                 aug.apply(xb.view_mut(), shape, &mut augment_rng);
             }
-            net.grads(xb.view(), yb, cfg.lambda)
+            // The L2 term's gradient is added by the optimizer, in the same pass as the update.
+            net.grads_alongside(xb.view(), yb, 0.0, || gather.run())
         })?;
         // A learning-curve loss that is not finite counts too: in f32 the BN statistics of
         // huge activations overflow, so the mini-batch loss can look normal while evaluation
@@ -163,7 +165,7 @@ fn train_here<T: Scalar>(
             break;
         }
         bn_stats.after_step(net);
-        opt.step(net, lr);
+        opt.step_with_l2(net, lr, cfg.lambda);
         history.lr.push(lr);
         history.batch_loss.push(loss);
         history.steps = t + 1;
