@@ -33,7 +33,8 @@ the first):
       the failing one (a compile error) the queued ones are answered "aborted" and print
       nothing; one sent with stop_on_error=false still runs; a later request runs normally.
   panic_and_question_mark_errors_fail_the_cell
-      a panic and an error returned with `?` give an error reply (so Run All stops there).
+      a panic and an error returned with `?` give an error reply (so Run All stops there), and
+      the cell shows its closing line once (as JupyterLab renders the outputs).
   stderr_arrives_before_the_reply
       a cell that writes 300 lines to stderr and then stops at `?` (or panics), five times:
       every line, then the error, arrive before the cell's idle status (clients such as
@@ -334,6 +335,9 @@ def panic_and_question_mark_errors_fail_the_cell(s: Setup) -> str:
         q_reply, q_out = kernel.run('let n: u32 = "x".parse()?;\nprintln!("{n}");', timeout=CELL_TIMEOUT)
         check(q_reply["status"] == "error", f"a cell stopped by `?` replied {q_reply['status']}")
         check("`?`" in text_of(q_out), f"no message about `?`: {text_of(q_out)!r}")
+        for what, out in (("panic", panic_out), ("`?`", q_out)):
+            shown = text_of(out).count("Cells queued after it are not run")
+            check(shown == 1, f"{what}: the closing line shows {shown} times: {text_of(out)!r}")
         ok_reply, ok_out = kernel.run('println!("still alive");', timeout=CELL_TIMEOUT)
         check(ok_reply["status"] == "ok" and "still alive" in text_of(ok_out), "the kernel did not recover")
     finally:

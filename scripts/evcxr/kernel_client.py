@@ -101,7 +101,9 @@ class Kernel:
 
 
 def text_of(outputs: list[dict]) -> str:
-    """All text a cell showed: streams, results, displays and errors."""
+    """All text a cell showed: streams, results, displays and errors. An error shows as
+    JupyterLab shows it: its traceback, or "ename: evalue" if it has none (the traceback
+    already says what evalue says)."""
     parts = []
     for msg in outputs:
         c = msg["content"]
@@ -110,7 +112,7 @@ def text_of(outputs: list[dict]) -> str:
         elif msg["msg_type"] in ("execute_result", "display_data", "update_display_data"):
             parts.append(str(c.get("data", {}).get("text/plain", "")))
         elif msg["msg_type"] == "error":
-            parts.append(f"{c['ename']}: {c['evalue']}\n" + "\n".join(c.get("traceback", [])))
+            parts.append("\n".join(c.get("traceback") or [f"{c['ename']}: {c['evalue']}"]) + "\n")
     return "".join(parts)
 
 
