@@ -22,12 +22,19 @@ the first):
   damaged_cache_heals
       artifacts in cache entries are truncated, deleted, or their list garbled; a new kernel
       still succeeds and the damaged entries are rebuilt whole.
+  cells_after_the_dep_cell_compile_only_themselves
+      a new kernel (new build folder, cache filled by the others) runs the :dep cell, then cells
+      that use the crate or only define a variable: none of them compiles a dependency again
+      (no "Compiling <crate>" on the kernel's stderr, no "Compiled in" status line, no cache
+      hit). Cached crates name the kernel that stored them in their dep-info; cargo must not
+      find them stale here.
   run_all_stops_at_first_error
       like JupyterLab's Run All: five execute requests sent at once with stop_on_error; after
       the failing one (a compile error) the queued ones are answered "aborted" and print
       nothing; one sent with stop_on_error=false still runs; a later request runs normally.
   panic_and_question_mark_errors_fail_the_cell
-      a panic and an error returned with `?` give an error reply (so Run All stops there).
+      a panic and an error returned with `?` give an error reply (so Run All stops there), and
+      the cell shows its closing line once (as JupyterLab renders the outputs).
   stderr_arrives_before_the_reply
       a cell that writes 300 lines to stderr and then stops at `?` (or panics), five times:
       every line, then the error, arrive before the cell's idle status (clients such as
@@ -45,6 +52,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,6 +60,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
+from typing import IO
 
 sys.dont_write_bytecode = True  # no __pycache__ in scripts/evcxr
 sys.path.insert(0, str(Path(__file__).resolve().parent / "evcxr"))
@@ -59,6 +68,9 @@ from kernel_client import NOTEBOOKS, ROOT, Kernel, dep_cells, text_of, use_proje
 
 CELL_TIMEOUT = 1800
 LOCAL_CRATE = "kt_local"
+# evcxr's line on the kernel's stderr for each dependency cargo compiles (the cell's own crate,
+# ctx, is not reported); the status line's "(N crates)" counts the same lines.
+COMPILING_RE = re.compile(r"^\s*Compiling (\w+)", re.MULTILINE)
 
 
 class Failed(AssertionError):
@@ -104,12 +116,14 @@ class Setup:
             f"pub fn describe() -> String {{\n    serde_json::to_string(&Answer {{ value: {value} }}).unwrap()\n}}\n"
         )
 
-    def kernel(self) -> Kernel:
-        """A new kernel with the private cache and a new, empty build folder."""
+    def kernel(self, stderr: IO[str] | None = None) -> Kernel:
+        """A new kernel with the private cache and a new, empty build folder (its own stderr
+        to `stderr` if given)."""
         self.kernels += 1
         build = self.tmp / f"build-{self.kernels}"
         build.mkdir()
-        return Kernel(self.cwd, env={"XDG_CACHE_HOME": str(self.cache_home), "EVCXR_TMPDIR": str(build)})
+        return Kernel(self.cwd, env={"XDG_CACHE_HOME": str(self.cache_home), "EVCXR_TMPDIR": str(build)},
+                      stderr=stderr)
 
     def run_dep_and_use(self) -> dict:
         """A new kernel runs the :dep cell and the cell using the crate; returns what it saw."""
@@ -243,6 +257,50 @@ def damaged_cache_heals(s: Setup) -> str:
     return f"3 damaged entries rebuilt; :dep cell in {r['seconds']:.1f} s"
 
 
+def cells_after_the_dep_cell_compile_only_themselves(s: Setup) -> str:
+    # A new build folder and a cache filled by kernels in other build folders: what a student's
+    # kernel meets. Every dependency is built by the :dep cell; a later cell must not run cargo
+    # (or the cache) for any of them again. (The kernel writes its stderr to the log file
+    # itself, unbuffered, before it replies.)
+    if not s.entries():
+        s.run_dep_and_use()  # run alone (-k): fill the cache from another build folder first
+    # The kernels that stored the entries are gone, and so are their build folders (evcxr
+    # removes its temporary folder when a kernel exits).
+    for build in s.tmp.glob("build-*"):
+        shutil.rmtree(build)
+    log_path = s.tmp / f"kernel-stderr-{s.kernels + 1}.log"
+    cells = [s.use_cell, "let a = 40 + 2;", 'println!("a + 1 = {}", a + 1);', s.use_cell]
+    with open(log_path, "w") as log:
+        kernel = s.kernel(stderr=log)
+        try:
+            dep_reply, dep_out = kernel.run(s.dep_cell, timeout=CELL_TIMEOUT)
+            check(dep_reply["status"] == "ok", f"the :dep cell failed:\n{text_of(dep_out)}")
+            results = []
+            for code in cells:
+                hits_before = s.total_hits()
+                log.flush()
+                seen = log_path.stat().st_size
+                t0 = time.monotonic()
+                reply, out = kernel.run(code, timeout=CELL_TIMEOUT)
+                seconds = time.monotonic() - t0
+                text = text_of(out)
+                check(reply["status"] == "ok", f"{code!r} failed:\n{text}")
+                with open(log_path) as f:
+                    f.seek(seen)
+                    compiled = COMPILING_RE.findall(f.read())
+                status = [line for line in text.splitlines() if line.startswith("Compiled in")]
+                check(not compiled, f"{code!r} compiled {len(compiled)} dependency crates again "
+                      f"({', '.join(compiled)}); status line: {status}")
+                check(not status, f"{code!r} showed a compile status line: {status}")
+                hits = s.total_hits() - hits_before
+                check(hits == 0, f"{code!r} took {hits} dependencies from the cache again")
+                results.append(seconds)
+        finally:
+            kernel.close()
+    check(s.expected in text, f"expected {s.expected!r} from the last cell, got:\n{text}")
+    return f"{len(cells)} cells after :dep, 0 dependency crates each, " + ", ".join(f"{t:.1f} s" for t in results)
+
+
 def run_all_stops_at_first_error(s: Setup) -> str:
     kernel = s.kernel()
     try:
@@ -277,6 +335,9 @@ def panic_and_question_mark_errors_fail_the_cell(s: Setup) -> str:
         q_reply, q_out = kernel.run('let n: u32 = "x".parse()?;\nprintln!("{n}");', timeout=CELL_TIMEOUT)
         check(q_reply["status"] == "error", f"a cell stopped by `?` replied {q_reply['status']}")
         check("`?`" in text_of(q_out), f"no message about `?`: {text_of(q_out)!r}")
+        for what, out in (("panic", panic_out), ("`?`", q_out)):
+            shown = text_of(out).count("Cells queued after it are not run")
+            check(shown == 1, f"{what}: the closing line shows {shown} times: {text_of(out)!r}")
         ok_reply, ok_out = kernel.run('println!("still alive");', timeout=CELL_TIMEOUT)
         check(ok_reply["status"] == "ok" and "still alive" in text_of(ok_out), "the kernel did not recover")
     finally:
@@ -349,6 +410,7 @@ TESTS = [
     fresh_kernel_reuses_the_cache,
     local_crate_edit_is_seen_by_a_new_kernel,
     damaged_cache_heals,
+    cells_after_the_dep_cell_compile_only_themselves,
     run_all_stops_at_first_error,
     panic_and_question_mark_errors_fail_the_cell,
     stderr_arrives_before_the_reply,

@@ -9,8 +9,9 @@
 # cargo), with the patches in scripts/evcxr/patches/ applied, and every other dependency at the
 # version in evcxr_jupyter's own Cargo.lock (`--locked`). The patches:
 #   evcxr-0.22.0.patch          the compilation cache (`:cache`) is safe for several kernels at
-#                               once and heals itself; compile progress is reported to the kernel;
-#                               a cell's stderr is all read when the cell ends
+#                               once and heals itself, and a crate taken from it is not compiled
+#                               again by every later cell; compile progress is reported to the
+#                               kernel; a cell's stderr is all read when the cell ends
 #   evcxr_jupyter-0.22.0.patch  Run All stops at the first failing cell (stop_on_error); a
 #                               status line under a cell while cargo builds for more than 3 s;
 #                               a cell's stdout and stderr go out before its error and reply

@@ -23,6 +23,7 @@ import queue
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 from jupyter_client.manager import KernelManager
 
@@ -42,11 +43,15 @@ def use_project_jupyter_dirs() -> None:
 class Kernel:
     """One Rust kernel; `run` executes code and returns what came back."""
 
-    def __init__(self, cwd: Path, env: dict[str, str] | None = None, kernel_name: str = "rust"):
+    def __init__(self, cwd: Path, env: dict[str, str] | None = None, kernel_name: str = "rust",
+                 stderr: IO[str] | None = None):
+        """Starts the kernel in `cwd` with `env` added to this process's environment; its own
+        stderr (evcxr's "Compiling <crate>" lines, for one) goes to `stderr` if given."""
         self.km = KernelManager(kernel_name=kernel_name)
         kernel_env = dict(os.environ)
         kernel_env.update(env or {})
-        self.km.start_kernel(cwd=str(cwd), env=kernel_env)
+        streams = {"stderr": stderr} if stderr is not None else {}
+        self.km.start_kernel(cwd=str(cwd), env=kernel_env, **streams)
         self.kc = self.km.client()
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=120)
@@ -96,7 +101,9 @@ class Kernel:
 
 
 def text_of(outputs: list[dict]) -> str:
-    """All text a cell showed: streams, results, displays and errors."""
+    """All text a cell showed: streams, results, displays and errors. An error shows as
+    JupyterLab shows it: its traceback, or "ename: evalue" if it has none (the traceback
+    already says what evalue says)."""
     parts = []
     for msg in outputs:
         c = msg["content"]
@@ -105,7 +112,7 @@ def text_of(outputs: list[dict]) -> str:
         elif msg["msg_type"] in ("execute_result", "display_data", "update_display_data"):
             parts.append(str(c.get("data", {}).get("text/plain", "")))
         elif msg["msg_type"] == "error":
-            parts.append(f"{c['ename']}: {c['evalue']}\n" + "\n".join(c.get("traceback", [])))
+            parts.append("\n".join(c.get("traceback") or [f"{c['ename']}: {c['evalue']}"]) + "\n")
     return "".join(parts)
 
 
