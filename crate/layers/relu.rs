@@ -35,10 +35,10 @@ impl Relu {
         need_dx: bool,
     ) -> Option<Array2<T>> {
         need_dx.then(|| {
+            // A select rather than a conditional store, so that it vectorises (a NaN output
+            // keeps its gradient, as `y <= 0` is false for it).
             Zip::from(&mut dy).and(&output).for_each(|d, &y| {
-                if y <= T::zero() {
-                    *d = T::zero();
-                }
+                *d = if y <= T::zero() { T::zero() } else { *d };
             });
             dy
         })
