@@ -423,12 +423,17 @@ impl<T: Scalar> Split<T> {
 
         let train_px = &train.pixels[..n_train * dim];
         let (mean, std) = feature_stats(train_px, dim);
-        let set = |px: &[u8], labels: &[u8]| -> Result<Dataset<T>> {
-            normalise(px, labels, &mean, &std)?.with_shape(shape)
+        // Only the training set keeps its bytes: mini-batches are drawn from it alone.
+        let set = |px: &[u8], labels: &[u8], keep: bool| -> Result<Dataset<T>> {
+            normalise_keeping(px, labels, &mean, &std, keep)?.with_shape(shape)
         };
-        let train_set = set(train_px, &train.labels[..n_train])?;
-        let val = set(&train.pixels[val_start * dim..], &train.labels[val_start..])?;
-        let test_set = set(&test.pixels[..n_test * dim], &test.labels[..n_test])?;
+        let train_set = set(train_px, &train.labels[..n_train], true)?;
+        let val = set(
+            &train.pixels[val_start * dim..],
+            &train.labels[val_start..],
+            false,
+        )?;
+        let test_set = set(&test.pixels[..n_test * dim], &test.labels[..n_test], false)?;
         Ok(Split {
             train: train_set,
             val,
@@ -562,6 +567,17 @@ pub fn normalise<T: Scalar>(
     mean: &[f64],
     std: &[f64],
 ) -> Result<Dataset<T>> {
+    normalise_keeping(pixels, labels, mean, std, true)
+}
+
+/// [`normalise`], keeping a copy of the bytes only if `keep_bytes`.
+fn normalise_keeping<T: Scalar>(
+    pixels: &[u8],
+    labels: &[u8],
+    mean: &[f64],
+    std: &[f64],
+    keep_bytes: bool,
+) -> Result<Dataset<T>> {
     let n = labels.len();
     let dim = mean.len();
     if dim == 0 || pixels.len() != n * dim || std.len() != dim {
@@ -591,7 +607,12 @@ pub fn normalise<T: Scalar>(
     let y = labels.iter().map(|&l| l as usize).collect();
     // The bytes stay with the features: mini-batches are gathered from them (see
     // `Dataset::gather`).
-    Ok(Dataset::new(x, y, NUM_CLASSES)?.keep_bytes(pixels, scale, shift))
+    let set = Dataset::new(x, y, NUM_CLASSES)?;
+    Ok(if keep_bytes {
+        set.keep_bytes(pixels, scale, shift)
+    } else {
+        set
+    })
 }
 
 #[cfg(test)]
