@@ -140,9 +140,9 @@ impl<T: Scalar> Network<T> {
     ///
     /// Those layers are small and run on one thread, between the first layer's two large
     /// products, which use all threads: the trainer gathers the next mini-batch there (see
-    /// [`crate::train::BatchStream::with_next_job`]), where a core would otherwise wait. The gradients are
-    /// exactly those of [`Network::grads`]; `job` runs exactly once, also when the input is
-    /// refused.
+    /// [`crate::train::BatchStream::with_next_job`]), where a core would otherwise wait. The
+    /// gradients are exactly those of [`Network::grads`]; `job` runs exactly once, also when
+    /// the input is refused.
     ///
     /// # Example
     /// ```
