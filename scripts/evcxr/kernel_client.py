@@ -95,6 +95,14 @@ class Kernel:
         reply = self.reply(msg_id, timeout)
         return reply["content"], self.outputs(msg_id)
 
+    def cpu_seconds(self) -> float:
+        """CPU time the kernel process itself has used so far (user + system, all its threads;
+        not cargo, rustc or the process that runs the cells, which are its children). Unlike
+        wall time it does not grow while the machine is busy with other work."""
+        pid = self.km.provisioner.process.pid
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
     def close(self) -> None:
         self.kc.stop_channels()
         self.km.shutdown_kernel(now=True)
