@@ -4,6 +4,7 @@
     .venv/bin/python scripts/kernel_test.py            # quick: small crates (scripts/test.sh)
     .venv/bin/python scripts/kernel_test.py --klayer   # the notebooks' own `:dep klayer` cell
     .venv/bin/python scripts/kernel_test.py -k abort   # only tests whose name contains "abort"
+    .venv/bin/python scripts/kernel_test.py --kernel NAME  # test another kernel spec (an older build)
 
 Every kernel gets a private, initially empty evcxr cache (XDG_CACHE_HOME in a temporary
 folder) and its own build folder, so nothing here touches the user's ~/.cache/evcxr or the
@@ -28,13 +29,19 @@ the first):
       (no "Compiling <crate>" on the kernel's stderr, no "Compiled in" status line, no cache
       hit). Cached crates name the kernel that stored them in their dep-info; cargo must not
       find them stale here.
+  the_dep_cell_indexes_the_crates_for_the_next_cell
+      a new kernel runs the :dep cell, then two cells that keep a variable of one of the crate's
+      types: the :dep cell indexed the new crate graph for evcxr's type inference (its line on
+      the kernel's stderr), and the first of those cells costs the kernel process little more
+      CPU time than the second (before, it loaded every crate for type inference itself).
   run_all_stops_at_first_error
       like JupyterLab's Run All: five execute requests sent at once with stop_on_error; after
       the failing one (a compile error) the queued ones are answered "aborted" and print
       nothing; one sent with stop_on_error=false still runs; a later request runs normally.
   panic_and_question_mark_errors_fail_the_cell
       a panic and an error returned with `?` give an error reply (so Run All stops there), and
-      the cell shows its closing line once (as JupyterLab renders the outputs).
+      the cell shows its closing line once (as JupyterLab renders the outputs; so do
+      scripts/run_notebooks.py's reports of the same outputs saved in a notebook).
   stderr_arrives_before_the_reply
       a cell that writes 300 lines to stderr and then stops at `?` (or panics), five times:
       every line, then the error, arrive before the cell's idle status (clients such as
@@ -65,6 +72,10 @@ from typing import IO
 sys.dont_write_bytecode = True  # no __pycache__ in scripts/evcxr
 sys.path.insert(0, str(Path(__file__).resolve().parent / "evcxr"))
 from kernel_client import NOTEBOOKS, ROOT, Kernel, dep_cells, text_of, use_project_jupyter_dirs  # noqa: E402
+from nbformat.v4 import output_from_msg  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import run_notebooks  # noqa: E402
 
 CELL_TIMEOUT = 1800
 LOCAL_CRATE = "kt_local"
@@ -389,6 +400,11 @@ def panic_and_question_mark_errors_fail_the_cell(s: Setup) -> str:
         for what, out in (("panic", panic_out), ("`?`", q_out)):
             shown = text_of(out).count("Cells queued after it are not run")
             check(shown == 1, f"{what}: the closing line shows {shown} times: {text_of(out)!r}")
+            # The same outputs saved in a notebook, as scripts/run_notebooks.py reports them.
+            cell = {"outputs": [output_from_msg(m) for m in out if m["msg_type"] in ("stream", "error")]}
+            for tool in (run_notebooks.error_text, run_notebooks.cell_text):
+                shown = tool(cell).count("Cells queued after it are not run")
+                check(shown == 1, f"{what}: run_notebooks.{tool.__name__} shows the closing line {shown} times")
         ok_reply, ok_out = kernel.run('println!("still alive");', timeout=CELL_TIMEOUT)
         check(ok_reply["status"] == "ok" and "still alive" in text_of(ok_out), "the kernel did not recover")
     finally:
