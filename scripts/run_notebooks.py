@@ -98,7 +98,8 @@ def strip_volatile(nb: "nbformat.NotebookNode") -> "nbformat.NotebookNode":
             cell.metadata.pop(key, None)
         if cell.cell_type != "code":
             continue
-        # The kernel's "Compiling ... / Compiled in N s" status line depends on the cache's state.
+        # The kernel's status lines ("Compiling ... / Compiled in N s", "Indexing ... / Indexed in
+        # N s") depend on the cache's state and the machine.
         cell.outputs = [o for o in cell.get("outputs", [])
                         if not o.get("metadata", {}).get("evcxr_compile_progress")]
         for out in cell.outputs:
