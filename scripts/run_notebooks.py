@@ -61,6 +61,9 @@ except ImportError:  # started with a Python that lacks the venv's packages
     import venv_python
     venv_python.reexec_or_exit(__file__, "nbclient/nbformat")
 
+sys.path.insert(0, str(ROOT / "scripts" / "evcxr"))
+from kernel_client import output_text  # noqa: E402
+
 QUICK_TIMEOUT = 600
 FULL_TIMEOUT = 1800
 # Notebook-level metadata worth keeping; everything else (papermill, widgets state,
@@ -95,7 +98,8 @@ def strip_volatile(nb: "nbformat.NotebookNode") -> "nbformat.NotebookNode":
             cell.metadata.pop(key, None)
         if cell.cell_type != "code":
             continue
-        # The kernel's "Compiling ... / Compiled in N s" status line depends on the cache's state.
+        # The kernel's status lines ("Compiling ... / Compiled in N s", "Indexing ... / Indexed in
+        # N s") depend on the cache's state and the machine.
         cell.outputs = [o for o in cell.get("outputs", [])
                         if not o.get("metadata", {}).get("evcxr_compile_progress")]
         for out in cell.outputs:
@@ -104,13 +108,9 @@ def strip_volatile(nb: "nbformat.NotebookNode") -> "nbformat.NotebookNode":
 
 
 def error_text(cell) -> str:
-    lines = []
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "error":
-            lines.append(f"{out.get('ename', '')}: {out.get('evalue', '')}".strip(": "))
-            lines.extend(out.get("traceback", []))
-        elif out.get("output_type") == "stream" and out.get("name") == "stderr":
-            lines.append(out.get("text", "").rstrip())
+    """A failed cell's stderr and error, as JupyterLab shows them."""
+    lines = [output_text(out).rstrip() for out in cell.get("outputs", [])
+             if out.get("output_type") == "error" or (out.get("output_type") == "stream" and out.get("name") == "stderr")]
     return ANSI_RE.sub("", "\n".join(l for l in lines if l))
 
 
@@ -232,16 +232,8 @@ def collect_tips(nb) -> tuple[int | None, list, list, list]:
 
 
 def cell_text(cell) -> str:
-    parts = []
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "stream":
-            parts.append(out.get("text", ""))
-        elif out.get("output_type") == "error":
-            parts.append(f"{out.get('ename', '')}: {out.get('evalue', '')}")
-            parts.extend(out.get("traceback", []))
-        elif "data" in out:
-            parts.append(str(out["data"].get("text/plain", "")))
-    return ANSI_RE.sub("", "\n".join(parts))
+    """All a cell showed, as JupyterLab shows it."""
+    return ANSI_RE.sub("", "\n".join(output_text(out) for out in cell.get("outputs", [])))
 
 
 def run_tips(path: Path, args) -> bool:

@@ -55,6 +55,8 @@ except ImportError:
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from browser_test import PLOT_SELECTOR, PLOTLY_MIME, Lab, launch_chromium  # noqa: E402
+sys.path.insert(0, str(ROOT / "scripts" / "evcxr"))
+from kernel_client import output_text  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 OUT = ROOT / "target" / "browser"
@@ -99,16 +101,6 @@ def log(msg: str) -> None:
 
 class SessionFailure(AssertionError):
     pass
-
-
-def output_text(out: dict) -> str:
-    if out.get("output_type") == "stream":
-        t = out.get("text", "")
-    elif out.get("output_type") == "error":
-        t = "\n".join([out.get("ename", ""), out.get("evalue", ""), *out.get("traceback", [])])
-    else:
-        t = (out.get("data") or {}).get("text/plain", "")
-    return "".join(t) if isinstance(t, list) else t
 
 
 def errors_of(cell: dict) -> list[str]:

@@ -11,10 +11,14 @@
 #   evcxr-0.22.0.patch          the compilation cache (`:cache`) is safe for several kernels at
 #                               once and heals itself, and a crate taken from it is not compiled
 #                               again by every later cell; compile progress is reported to the
-#                               kernel; a cell's stderr is all read when the cell ends
+#                               kernel; a cell's stderr is all read when the cell ends; new
+#                               dependencies are indexed for type inference in the cell that
+#                               adds them (not lazily in the next cell); cells may use `?` from
+#                               the start (a first cell using it is compiled once, not twice)
 #   evcxr_jupyter-0.22.0.patch  Run All stops at the first failing cell (stop_on_error); a
 #                               status line under a cell while cargo builds for more than 3 s;
-#                               a cell's stdout and stderr go out before its error and reply
+#                               a cell's stdout and stderr go out before its error and reply;
+#                               a status line while new dependencies are indexed
 # Each patch file starts with a description of what it changes and why.
 #
 # Where: the binary is ~/.cargo/bin/evcxr_jupyter-klayer-<stamp>, <stamp> being a hash of the

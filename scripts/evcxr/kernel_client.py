@@ -11,7 +11,8 @@ folder (scripts/evcxr/kernel.sh) hold everything the notebooks compile: a later 
 cell then takes seconds. `first-cell` prints the wall-clock time from starting a kernel to the
 reply of its first `:dep` cell (what a student waits for when opening a notebook).
 
-The `Kernel` class is also used by scripts/kernel_test.py.
+The `Kernel` class is also used by scripts/kernel_test.py; `output_text` (what one output of a cell
+shows, as JupyterLab renders it) by that, scripts/run_notebooks.py and scripts/student_session.py.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from jupyter_client.manager import KernelManager
+from nbformat.v4 import output_from_msg
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -95,24 +97,43 @@ class Kernel:
         reply = self.reply(msg_id, timeout)
         return reply["content"], self.outputs(msg_id)
 
+    def cpu_seconds(self) -> float:
+        """CPU time the kernel process itself has used so far (user + system, all its threads;
+        not cargo, rustc or the process that runs the cells, which are its children). Unlike
+        wall time it does not grow while the machine is busy with other work."""
+        pid = self.km.provisioner.process.pid
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
     def close(self) -> None:
         self.kc.stop_channels()
         self.km.shutdown_kernel(now=True)
 
 
+def output_text(out: dict) -> str:
+    """The text one output of a cell shows, in nbformat's shape (a saved notebook's outputs,
+    nbclient's, JupyterLab's model): a stream's text, a result's or display's text/plain, and
+    an error as JupyterLab shows it: its traceback, or "ename: evalue" if it has none (the
+    traceback already says what evalue says; both at once would repeat the message)."""
+    kind = out.get("output_type")
+    if kind == "stream":
+        text = out.get("text", "")
+    elif kind == "error":
+        text = "\n".join(out.get("traceback") or [f"{out.get('ename', '')}: {out.get('evalue', '')}"]) + "\n"
+    else:
+        text = (out.get("data") or {}).get("text/plain", "")
+    return "".join(text) if isinstance(text, list) else text
+
+
 def text_of(outputs: list[dict]) -> str:
-    """All text a cell showed: streams, results, displays and errors. An error shows as
-    JupyterLab shows it: its traceback, or "ename: evalue" if it has none (the traceback
-    already says what evalue says)."""
+    """All text a cell showed, from its iopub messages (as `Kernel.run` returns them): streams,
+    results, displays and errors, each as `output_text` renders it."""
     parts = []
     for msg in outputs:
-        c = msg["content"]
-        if msg["msg_type"] == "stream":
-            parts.append(c["text"])
-        elif msg["msg_type"] in ("execute_result", "display_data", "update_display_data"):
-            parts.append(str(c.get("data", {}).get("text/plain", "")))
-        elif msg["msg_type"] == "error":
-            parts.append("\n".join(c.get("traceback") or [f"{c['ename']}: {c['evalue']}"]) + "\n")
+        if msg["msg_type"] == "update_display_data":  # nbformat has no output for it
+            parts.append(str(msg["content"].get("data", {}).get("text/plain", "")))
+        elif msg["msg_type"] in ("stream", "execute_result", "display_data", "error"):
+            parts.append(output_text(output_from_msg(msg)))
     return "".join(parts)
 
 
