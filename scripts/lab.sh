@@ -10,7 +10,10 @@
 #   1. The Rust kernel: evcxr_jupyter 0.22.0 built from its crates.io sources with the project's
 #      patches (scripts/evcxr/build.sh; patches in scripts/evcxr/patches/): Run All stops at the
 #      first failing cell, several kernels can share the compilation cache safely (a damaged
-#      entry heals itself), and a cell that compiles for more than 3 s says so. Installed as
+#      entry heals itself; a restored entry names this kernel's build folder, so later cells
+#      compile only themselves), a `:dep` cell indexes the crates for type inference at once
+#      (not in the next cell), and a cell that compiles or indexes for more than 3 s says so.
+#      Installed as
 #      ~/.cargo/bin/evcxr_jupyter-klayer-<hash of the patches>; built only if that file is
 #      missing (~12-20 min from cold).
 #   2. A project-local Python venv .venv with the exact packages of
