@@ -110,18 +110,7 @@ impl<'a, T: Scalar> BatchStream<'a, T> {
         &mut self,
         f: impl FnOnce(ArrayViewMut2<'_, T>, &[usize]) -> R + Send,
     ) -> R {
-        let idx = self.advance();
-        let data = self.data;
-        let order = &self.order[idx];
-        let (cx, cy) = &mut self.current;
-        let (nx, ny) = &mut self.next;
-        let decoded = self.decoded.as_deref();
-        let (out, ()) = rayon::join(
-            || f(cx.view_mut(), cy.as_slice()),
-            || data.gather(order, nx, ny, decoded),
-        );
-        std::mem::swap(&mut self.current, &mut self.next);
-        out
+        self.with_next_job(|x, y, gather| rayon::join(|| f(x, y), || gather.run()).0)
     }
 
     /// Runs `f` on the next mini-batch like [`BatchStream::with_next`], and hands it the
