@@ -4,11 +4,13 @@
 //! to the machine's FMA peak ([`klayer::linalg::fma_peak`]).
 //!
 //! Other shapes: `SHAPES="m,n,k;m,n,k" cargo bench --bench linalg` (batch m, n outputs, k inputs).
+//! The operands start on a cache line, as the trainer's do ([`klayer::linalg::zeros_aligned`]);
+//! `ALIGNED=0` starts them 16 bytes past one, where an allocator's large blocks start.
 
 use std::time::Instant;
 
-use klayer::linalg::{fma_peak, kernels, matmul_nt, matmul_tn, set_custom_kernels};
-use ndarray::Array2;
+use klayer::linalg::{fma_peak, kernels, matmul_nt, matmul_tn, set_custom_kernels, zeros_aligned};
+use ndarray::{s, Array2, ArrayView2};
 
 /// Best and median time of `f`, in µs.
 fn time(mut f: impl FnMut()) -> (f64, f64) {
@@ -24,6 +26,28 @@ fn time(mut f: impl FnMut()) -> (f64, f64) {
         .collect();
     t.sort_by(f64::total_cmp);
     (t[0], t[t.len() / 2])
+}
+
+/// A `rows × cols` matrix of `f(i, j)` in `buf`, starting on a cache line or, with `ALIGNED=0`,
+/// 16 bytes past one.
+fn operand<'b>(
+    buf: &'b mut Array2<f32>,
+    (rows, cols): (usize, usize),
+    f: impl Fn(usize, usize) -> f32,
+) -> ArrayView2<'b, f32> {
+    let skip = if std::env::var("ALIGNED").as_deref() == Ok("0") {
+        4
+    } else {
+        0
+    };
+    *buf = zeros_aligned((1, rows * cols + skip));
+    let mut flat = buf.slice_mut(s![0, skip..]);
+    for (at, v) in flat.iter_mut().enumerate() {
+        *v = f(at / cols, at % cols);
+    }
+    let flat = buf.slice(s![0, skip..]);
+    flat.into_shape_with_order((rows, cols))
+        .expect("contiguous")
 }
 
 fn shapes() -> Vec<(usize, usize, usize)> {
@@ -67,13 +91,14 @@ fn main() {
                 .expect("a thread pool");
             pool.install(|| {
                 for (m, n, k) in shapes() {
-                    let x = Array2::from_shape_fn((m, k), |(i, j)| ((i * 7 + j) % 13) as f32 - 6.0);
-                    let w = Array2::from_shape_fn((n, k), |(i, j)| ((i + 3 * j) % 11) as f32 - 5.0);
+                    let (mut xb, mut wb) = (Array2::zeros((0, 0)), Array2::zeros((0, 0)));
+                    let x = operand(&mut xb, (m, k), |i, j| ((i * 7 + j) % 13) as f32 - 6.0);
+                    let w = operand(&mut wb, (n, k), |i, j| ((i + 3 * j) % 11) as f32 - 5.0);
                     let dy = Array2::from_shape_fn((m, n), |(i, j)| ((i + j) % 5) as f32 - 2.0);
-                    let (mut y, mut dw) = (Array2::zeros((m, n)), Array2::zeros((n, k)));
+                    let (mut y, mut dw) = (zeros_aligned((m, n)), zeros_aligned((n, k)));
                     let gflop = 2.0 * (m * n * k) as f64 / 1e3;
-                    let (b1, m1) = time(|| matmul_nt(x.view(), w.view(), y.view_mut(), false));
-                    let (b2, m2) = time(|| matmul_tn(dy.view(), x.view(), dw.view_mut()));
+                    let (b1, m1) = time(|| matmul_nt(x, w, y.view_mut(), false));
+                    let (b2, m2) = time(|| matmul_tn(dy.view(), x, dw.view_mut()));
                     println!(
                         "{:?}, {threads} threads, {m}×{n}×{k}: x·Wᵀ best {b1:.1} µs, median {m1:.1} ({:.1} GFLOP/s); \
                          dyᵀ·x best {b2:.1} µs, median {m2:.1} ({:.1} GFLOP/s)",

@@ -208,6 +208,32 @@ fn batches_of_a_normalised_set_hold_exactly_its_features_also_after_they_change(
 }
 
 #[test]
+fn weights_gradients_batches_and_loaded_features_start_on_a_cache_line() {
+    use klayer::layers::Layer;
+    use klayer::linalg::ALIGN;
+    let on_line =
+        |a: &Array2<f32>| (a.as_ptr() as usize).is_multiple_of(ALIGN) && a.is_standard_layout();
+    let data = normalised_bytes();
+    assert!(on_line(&data.x), "normalised features");
+    let mut stream = BatchStream::new(&data, 100, rng(1, Stream::Shuffle)).unwrap();
+    for _ in 0..3 {
+        assert!(stream.with_next(|x, _| (x.as_ptr() as usize).is_multiple_of(ALIGN)));
+    }
+    let net = NetConfig::new(&[50, 50]).build::<f32>().unwrap();
+    let mut linear = 0;
+    for layer in &net.layers {
+        if let Layer::Linear(l) = layer {
+            assert!(
+                on_line(&l.w) && on_line(&l.dw),
+                "weights and their gradient"
+            );
+            linear += 1;
+        }
+    }
+    assert_eq!(linear, 3);
+}
+
+#[test]
 fn a_batch_stream_rejects_a_batch_larger_than_the_data_set() {
     let data = numbered(5);
     for batch in [0, 6] {

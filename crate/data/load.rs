@@ -20,7 +20,6 @@
 use std::ffi::OsStr;
 use std::path::PathBuf;
 
-use ndarray::Array2;
 use rayon::prelude::*;
 
 use super::cifar::{read_dir, read_dir_records, RawImages, NUM_CLASSES, RECORDS_PER_FILE};
@@ -594,7 +593,8 @@ fn normalise_keeping<T: Scalar>(
     // division; the two agree to within a few f64 rounding errors.
     let scale: Vec<f64> = std.iter().map(|&s| 1.0 / (255.0 * s)).collect();
     let shift: Vec<f64> = mean.iter().zip(std).map(|(&m, &s)| -m / s).collect();
-    let mut x = Array2::<T>::zeros((n, dim));
+    // Aligned: evaluation multiplies the rows of a set in place.
+    let mut x = crate::linalg::zeros_aligned::<T>((n, dim));
     if let Some(out) = x.as_slice_mut() {
         out.par_chunks_mut(CHUNK_IMAGES * dim)
             .zip(pixels.par_chunks(CHUNK_IMAGES * dim))

@@ -73,7 +73,7 @@ impl<'a, T: Scalar> BatchStream<'a, T> {
         }
         let empty = || {
             (
-                Array2::zeros((batch, data.dim())),
+                crate::linalg::zeros_aligned((batch, data.dim())),
                 Vec::with_capacity(batch),
             )
         };
