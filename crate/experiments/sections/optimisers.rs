@@ -35,10 +35,16 @@ pub(super) fn adam(data: &Split<f32>, scale: &Scale) -> Result<SectionOutput> {
     let settings = format!(
         "Hidden [60, 50, 40, 30, 20, 10] with BN, Adam (β₁ 0.9, β₂ 0.999, ε 1e-8), {:?}, lambda 0.005; \
          each cycle's peak is 0.9 times the previous one (the report's \"slight decay\" is not \
-         specified further).",
+         specified further). For comparison, the same net with plain SGD and the default schedule \
+         (2 cycles up to 1e-1).",
         run.train.schedule
     );
-    let table = Comparison::new(scale).row("Adam, 7-layer", &runs, report::ADAM);
+    // The same net with plain SGD and the default schedule, for comparison (notebook 07 too).
+    eprintln!("7-layer, SGD:");
+    let sgd = run_seeds(&Run::new(SEVEN_LAYER_ADAM, scale), &seeds, data)?;
+    let table = Comparison::new(scale)
+        .row("Adam, 7-layer, 8 cycles", &runs, report::ADAM)
+        .row("SGD, 7-layer, 2 cycles (the default schedule)", &sgd, None);
     Ok(SectionOutput {
         markdown: body(&settings, &table, "", ""),
         figures,

@@ -1,0 +1,227 @@
+//! The committed notebooks show the numbers of docs/RESULTS.md: their outputs come from a full
+//! run of the same experiments with the same code. Every summary `mean ± std (min–max, n = k)`
+//! that a notebook's outputs show is one that a section page in docs/results/ shows, or, for a
+//! notebook that trains fewer seeds than its section (and says so), the summary of the first `k`
+//! single runs that the section lists. A notebook re-run with other code, run in quick mode, or
+//! left stale after `klayer reproduce` regenerated its section fails here.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The files of `dir` whose names end with `ext`, sorted.
+fn files(dir: &str, ext: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = fs::read_dir(root().join(dir))
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(ext))
+        .collect();
+    out.sort();
+    out
+}
+
+/// One `mean ± std (min–max, n = k)` as printed by `klayer::experiments::Summary`.
+#[derive(Debug, Clone, PartialEq)]
+struct Shown {
+    text: String,
+    mean: f64,
+    std: f64,
+    min: f64,
+    max: f64,
+    n: usize,
+}
+
+/// Every summary in `text`.
+fn summaries(text: &str) -> Vec<Shown> {
+    let mut found = Vec::new();
+    for (at, _) in text.match_indices(" ± ") {
+        // The mean: the digits just before " ± ".
+        let start = text[..at]
+            .rfind(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+            .map_or(0, |i| {
+                i + text[i..].chars().next().map_or(1, char::len_utf8)
+            });
+        let Ok(mean) = text[start..at].parse() else {
+            continue;
+        };
+        let rest = &text[at + " ± ".len()..];
+        let Some(close) = rest.find(')') else {
+            continue;
+        };
+        // "0.27 (53.10–53.61, n = 3"
+        let body = &rest[..close];
+        let parsed = (|| {
+            let (std, range) = body.split_once(" (")?;
+            let (range, n) = range.split_once(", n = ")?;
+            let (min, max) = range.split_once('–')?;
+            Some((
+                std.parse().ok()?,
+                min.parse().ok()?,
+                max.parse().ok()?,
+                n.parse().ok()?,
+            ))
+        })();
+        if let Some((std, min, max, n)) = parsed {
+            found.push(Shown {
+                text: text[start..at + " ± ".len() + close + 1].to_string(),
+                mean,
+                std,
+                min,
+                max,
+                n,
+            });
+        }
+    }
+    found
+}
+
+/// The lists of single runs in a section page: "- with BN: single runs 53.92, 53.53, 53.80."
+fn single_runs(text: &str) -> Vec<Vec<f64>> {
+    text.lines()
+        .filter_map(|line| line.split_once("single runs ").map(|(_, l)| l))
+        .map(|list| {
+            list.trim_end_matches('.')
+                .split(", ")
+                .map_while(|v| v.parse().ok())
+                .collect()
+        })
+        .collect()
+}
+
+/// The text a notebook's outputs show (streams, markdown and plain results, errors).
+fn notebook_outputs(path: &Path) -> String {
+    let nb: serde_json::Value = serde_json::from_str(&fs::read_to_string(path).unwrap())
+        .unwrap_or_else(|e| {
+            panic!("{}: not a notebook: {e}", path.display());
+        });
+    let join = |v: &serde_json::Value| match v {
+        serde_json::Value::Array(lines) => lines.iter().filter_map(|l| l.as_str()).collect(),
+        serde_json::Value::String(s) => s.clone(),
+        _ => String::new(),
+    };
+    let mut out = String::new();
+    for cell in nb["cells"].as_array().into_iter().flatten() {
+        for o in cell["outputs"].as_array().into_iter().flatten() {
+            out += &join(&o["text"]);
+            out += &join(&o["data"]["text/markdown"]);
+            out += &join(&o["data"]["text/plain"]);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The summary of the first `n` values of `runs` as the crate computes it (mean, sample standard
+/// deviation, min, max), from values already rounded to two decimals.
+fn summary_of_prefix(runs: &[f64], n: usize) -> Option<Shown> {
+    let v = runs.get(..n)?;
+    let mean = v.iter().sum::<f64>() / n as f64;
+    let std = if n > 1 {
+        (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+    } else {
+        0.0
+    };
+    Some(Shown {
+        text: String::new(),
+        mean,
+        std,
+        min: v.iter().copied().fold(f64::INFINITY, f64::min),
+        max: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        n,
+    })
+}
+
+/// Where `shown` comes from in the section pages, if anywhere.
+fn explained(shown: &Shown, pages: &[(PathBuf, String)]) -> bool {
+    pages.iter().any(|(_, text)| {
+        text.contains(&shown.text)
+            || single_runs(text).iter().any(|runs| {
+                summary_of_prefix(runs, shown.n).is_some_and(|p| {
+                    // min and max are single runs themselves; mean and std are computed from
+                    // rounded runs here, so they may differ in the last printed digit.
+                    p.min == shown.min
+                        && p.max == shown.max
+                        && (p.mean - shown.mean).abs() <= 0.0051
+                        && (p.std - shown.std).abs() <= 0.0051
+                })
+            })
+    })
+}
+
+#[test]
+fn every_summary_a_committed_notebook_shows_comes_from_docs_results() {
+    let pages: Vec<(PathBuf, String)> = files("docs/results", ".md")
+        .into_iter()
+        .map(|p| {
+            let text = fs::read_to_string(&p).unwrap();
+            (p, text)
+        })
+        .collect();
+    assert!(pages.len() >= 10, "docs/results holds the section pages");
+    let mut checked = 0;
+    let mut problems = std::collections::BTreeSet::new();
+    for nb in files("notebooks", ".ipynb") {
+        for shown in summaries(&notebook_outputs(&nb)) {
+            checked += 1;
+            if !explained(&shown, &pages) {
+                problems.insert(format!(
+                    "{}: {} is in no page of docs/results (re-run the notebook with \
+                     `scripts/run_notebooks.py --full --write`, or its section with \
+                     `klayer reproduce`)",
+                    nb.file_name().unwrap().to_string_lossy(),
+                    shown.text
+                ));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{}",
+        problems.into_iter().collect::<Vec<_>>().join("\n")
+    );
+    assert!(
+        checked >= 30,
+        "the notebooks' committed outputs show only {checked} summaries: were they committed \
+         without their outputs?"
+    );
+}
+
+#[test]
+fn a_summary_is_found_in_text_and_matched_to_a_prefix_of_single_runs() {
+    let text = "| 3-layer, no BN | 52.80 | 53.41 ± 0.27 (53.10–53.61, n = 3) | +0.61 |";
+    let shown = summaries(text);
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].text, "53.41 ± 0.27 (53.10–53.61, n = 3)");
+    assert_eq!((shown[0].mean, shown[0].n), (53.41, 3));
+
+    let page = |runs: &str| {
+        vec![(
+            PathBuf::from("x.md"),
+            format!("- without BN: single runs {runs}.\n"),
+        )]
+    };
+    // The first three of five runs give exactly that summary.
+    assert!(explained(
+        &shown[0],
+        &page("53.51, 53.61, 53.10, 52.43, 52.44")
+    ));
+    // Other runs (a stale notebook, or the runs in another order) do not.
+    assert!(!explained(
+        &shown[0],
+        &page("53.51, 53.61, 53.20, 52.43, 52.44")
+    ));
+    assert!(!explained(
+        &shown[0],
+        &page("52.43, 53.61, 53.10, 53.51, 52.44")
+    ));
+    // Too few runs listed.
+    assert!(!explained(&shown[0], &page("53.51, 53.61")));
+    // The same summary text in a table.
+    assert!(explained(
+        &shown[0],
+        &[(PathBuf::from("x.md"), text.to_string())]
+    ));
+}
