@@ -91,8 +91,14 @@ fn single_runs(text: &str) -> Vec<Vec<f64>> {
         .collect()
 }
 
-/// The text a notebook's outputs show (streams, markdown and plain results, errors).
-fn notebook_outputs(path: &Path) -> String {
+/// A notebook's text: what its outputs show (streams, markdown and plain results, errors) and
+/// what its markdown cells say.
+struct NotebookText {
+    outputs: String,
+    markdown: String,
+}
+
+fn notebook_text(path: &Path) -> NotebookText {
     let nb: serde_json::Value = serde_json::from_str(&fs::read_to_string(path).unwrap())
         .unwrap_or_else(|e| {
             panic!("{}: not a notebook: {e}", path.display());
@@ -102,16 +108,68 @@ fn notebook_outputs(path: &Path) -> String {
         serde_json::Value::String(s) => s.clone(),
         _ => String::new(),
     };
-    let mut out = String::new();
+    let mut text = NotebookText {
+        outputs: String::new(),
+        markdown: String::new(),
+    };
     for cell in nb["cells"].as_array().into_iter().flatten() {
+        if cell["cell_type"] == "markdown" {
+            text.markdown += &join(&cell["source"]);
+            text.markdown.push('\n');
+        }
         for o in cell["outputs"].as_array().into_iter().flatten() {
-            out += &join(&o["text"]);
-            out += &join(&o["data"]["text/markdown"]);
-            out += &join(&o["data"]["text/plain"]);
-            out.push('\n');
+            text.outputs += &join(&o["text"]);
+            text.outputs += &join(&o["data"]["text/markdown"]);
+            text.outputs += &join(&o["data"]["text/plain"]);
+            text.outputs.push('\n');
         }
     }
-    out
+    text
+}
+
+/// A number as written, with its count of decimals.
+#[derive(Debug, Clone, Copy)]
+struct Written {
+    value: f64,
+    decimals: i32,
+}
+
+impl Written {
+    /// True if `exact`, itself printed to two decimals, rounds to this number.
+    fn rounds(self, exact: f64) -> bool {
+        (exact - self.value).abs() <= 0.5 * 10f64.powi(-self.decimals) + 0.006
+    }
+}
+
+/// Parses a number such as `47.1`, `+0.18` or `−0.3` (a Unicode minus).
+fn written(s: &str) -> Option<Written> {
+    let plain = s.replace('−', "-");
+    let decimals = plain.split_once('.').map_or(0, |(_, d)| d.len() as i32);
+    Some(Written {
+        value: plain.parse().ok()?,
+        decimals,
+    })
+}
+
+/// Every `a ± b` in `text`: "47.1 ± 3.0", "+0.2 ± 0.1 points", "53.75 ± 0.20 (…)".
+fn pairs(text: &str) -> Vec<(String, Written, Written)> {
+    let is_num = |c: char| c.is_ascii_digit() || c == '.' || c == '+' || c == '-' || c == '−';
+    let mut found = Vec::new();
+    for (at, sep) in text.match_indices(" ± ") {
+        let head = &text[..at];
+        let start = head
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !is_num(c))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let tail = &text[at + sep.len()..];
+        let end = tail.find(|c: char| !is_num(c)).unwrap_or(tail.len());
+        let std = tail[..end].trim_end_matches('.');
+        if let (Some(a), Some(b)) = (written(&head[start..]), written(std)) {
+            found.push((format!("{} ± {std}", &head[start..]), a, b));
+        }
+    }
+    found
 }
 
 /// The summary of the first `n` values of `runs` as the crate computes it (mean, sample standard
@@ -164,7 +222,7 @@ fn every_summary_a_committed_notebook_shows_comes_from_docs_results() {
     let mut checked = 0;
     let mut problems = std::collections::BTreeSet::new();
     for nb in files("notebooks", ".ipynb") {
-        for shown in summaries(&notebook_outputs(&nb)) {
+        for shown in summaries(&notebook_text(&nb).outputs) {
             checked += 1;
             if !explained(&shown, &pages) {
                 problems.insert(format!(
@@ -187,6 +245,68 @@ fn every_summary_a_committed_notebook_shows_comes_from_docs_results() {
         "the notebooks' committed outputs show only {checked} summaries: were they committed \
          without their outputs?"
     );
+}
+
+#[test]
+fn every_mean_and_std_the_prose_quotes_is_a_result_rounded() {
+    // Where results are shown: the notebooks' outputs and the section pages.
+    let mut shown = Vec::new();
+    let mut prose = vec![(
+        "README.md".to_string(),
+        fs::read_to_string(root().join("README.md")).unwrap(),
+    )];
+    for page in files("docs/results", ".md") {
+        shown.extend(pairs(&fs::read_to_string(page).unwrap()));
+    }
+    for doc in files("docs", ".md") {
+        let name = doc.file_name().unwrap().to_string_lossy().into_owned();
+        if name != "RESULTS.md" {
+            prose.push((format!("docs/{name}"), fs::read_to_string(&doc).unwrap()));
+        }
+    }
+    for nb in files("notebooks", ".ipynb") {
+        let text = notebook_text(&nb);
+        shown.extend(pairs(&text.outputs));
+        let name = nb.file_name().unwrap().to_string_lossy().into_owned();
+        prose.push((name, text.markdown));
+    }
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for (file, text) in &prose {
+        for (quoted, mean, std) in pairs(text) {
+            checked += 1;
+            if !shown
+                .iter()
+                .any(|(_, m, s)| mean.rounds(m.value) && std.rounds(s.value))
+            {
+                problems.push(format!(
+                    "{file}: \"{quoted}\" is no result that a notebook or docs/results shows \
+                     (rounded); was it written for an earlier run?"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(checked >= 5, "only {checked} quoted results found");
+}
+
+#[test]
+fn a_quoted_mean_and_std_match_a_result_only_when_they_round_to_it() {
+    let quoted =
+        pairs("BN changes it by 0.0 ± 0.1 points (47.1 ± 3.0 → 52.0 ± 0.3 %), −0.3 ± 0.2.");
+    let texts: Vec<&str> = quoted.iter().map(|(t, _, _)| t.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["0.0 ± 0.1", "47.1 ± 3.0", "52.0 ± 0.3", "−0.3 ± 0.2"]
+    );
+    let (_, mean, std) = quoted[1];
+    assert!(
+        mean.rounds(47.11) && std.rounds(2.95),
+        "47.11 ± 2.95 is 47.1 ± 3.0"
+    );
+    assert!(!mean.rounds(47.4) && !std.rounds(3.8), "47.4 ± 3.8 is not");
+    let (_, mean, _) = quoted[3];
+    assert!(mean.rounds(-0.27) && !mean.rounds(0.27));
 }
 
 #[test]
