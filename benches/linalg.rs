@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use klayer::linalg::{fma_peak, kernels, matmul_nt, matmul_tn, set_custom_kernels, zeros_aligned};
-use ndarray::{s, Array2, ArrayView2};
+use ndarray::{s, Array2};
 
 /// Best and median time of `f`, in µs.
 fn time(mut f: impl FnMut()) -> (f64, f64) {
@@ -28,26 +28,22 @@ fn time(mut f: impl FnMut()) -> (f64, f64) {
     (t[0], t[t.len() / 2])
 }
 
-/// A `rows × cols` matrix of `f(i, j)` in `buf`, starting on a cache line or, with `ALIGNED=0`,
-/// 16 bytes past one.
-fn operand<'b>(
-    buf: &'b mut Array2<f32>,
-    (rows, cols): (usize, usize),
-    f: impl Fn(usize, usize) -> f32,
-) -> ArrayView2<'b, f32> {
+/// A `rows × cols` matrix of `f(i, j)` starting on a cache line or, with `ALIGNED=0`, 16 bytes
+/// past one.
+fn operand((rows, cols): (usize, usize), f: impl Fn(usize, usize) -> f32) -> Array2<f32> {
     let skip = if std::env::var("ALIGNED").as_deref() == Ok("0") {
         4
     } else {
         0
     };
-    *buf = zeros_aligned((1, rows * cols + skip));
-    let mut flat = buf.slice_mut(s![0, skip..]);
-    for (at, v) in flat.iter_mut().enumerate() {
-        *v = f(at / cols, at % cols);
-    }
-    let flat = buf.slice(s![0, skip..]);
-    flat.into_shape_with_order((rows, cols))
-        .expect("contiguous")
+    // An owned array may start inside its allocation: skip the first `skip` floats of an
+    // aligned one.
+    let mut a = zeros_aligned::<f32>((1, rows * cols + skip))
+        .slice_move(s![0, skip..])
+        .into_shape_with_order((rows, cols))
+        .expect("contiguous");
+    a.indexed_iter_mut().for_each(|((i, j), v)| *v = f(i, j));
+    a
 }
 
 fn shapes() -> Vec<(usize, usize, usize)> {
@@ -91,14 +87,13 @@ fn main() {
                 .expect("a thread pool");
             pool.install(|| {
                 for (m, n, k) in shapes() {
-                    let (mut xb, mut wb) = (Array2::zeros((0, 0)), Array2::zeros((0, 0)));
-                    let x = operand(&mut xb, (m, k), |i, j| ((i * 7 + j) % 13) as f32 - 6.0);
-                    let w = operand(&mut wb, (n, k), |i, j| ((i + 3 * j) % 11) as f32 - 5.0);
+                    let x = operand((m, k), |i, j| ((i * 7 + j) % 13) as f32 - 6.0);
+                    let w = operand((n, k), |i, j| ((i + 3 * j) % 11) as f32 - 5.0);
                     let dy = Array2::from_shape_fn((m, n), |(i, j)| ((i + j) % 5) as f32 - 2.0);
                     let (mut y, mut dw) = (zeros_aligned((m, n)), zeros_aligned((n, k)));
                     let gflop = 2.0 * (m * n * k) as f64 / 1e3;
-                    let (b1, m1) = time(|| matmul_nt(x, w, y.view_mut(), false));
-                    let (b2, m2) = time(|| matmul_tn(dy.view(), x, dw.view_mut()));
+                    let (b1, m1) = time(|| matmul_nt(x.view(), w.view(), y.view_mut(), false));
+                    let (b2, m2) = time(|| matmul_tn(dy.view(), x.view(), dw.view_mut()));
                     println!(
                         "{:?}, {threads} threads, {m}×{n}×{k}: x·Wᵀ best {b1:.1} µs, median {m1:.1} ({:.1} GFLOP/s); \
                          dyᵀ·x best {b2:.1} µs, median {m2:.1} ({:.1} GFLOP/s)",

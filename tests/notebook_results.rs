@@ -8,6 +8,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use klayer::experiments::Summary;
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -23,7 +25,7 @@ fn files(dir: &str, ext: &str) -> Vec<PathBuf> {
     out
 }
 
-/// One `mean ± std (min–max, n = k)` as printed by `klayer::experiments::Summary`.
+/// One `mean ± std (min–max, n = k)` as printed by [`Summary`]'s `Display`.
 #[derive(Debug, Clone, PartialEq)]
 struct Shown {
     text: String,
@@ -34,48 +36,25 @@ struct Shown {
     n: usize,
 }
 
-/// Every summary in `text`.
+/// Every summary in `text`: an `a ± b` (see [`pairs`]) followed by ` (min–max, n = k)`.
 fn summaries(text: &str) -> Vec<Shown> {
-    let mut found = Vec::new();
-    for (at, _) in text.match_indices(" ± ") {
-        // The mean: the digits just before " ± ".
-        let start = text[..at]
-            .rfind(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
-            .map_or(0, |i| {
-                i + text[i..].chars().next().map_or(1, char::len_utf8)
-            });
-        let Ok(mean) = text[start..at].parse() else {
-            continue;
-        };
-        let rest = &text[at + " ± ".len()..];
-        let Some(close) = rest.find(')') else {
-            continue;
-        };
-        // "0.27 (53.10–53.61, n = 3"
-        let body = &rest[..close];
-        let parsed = (|| {
-            let (std, range) = body.split_once(" (")?;
-            let (range, n) = range.split_once(", n = ")?;
+    pairs(text)
+        .into_iter()
+        .filter_map(|p| {
+            // "53.10–53.61, n = 3"
+            let body = &p.after.strip_prefix(" (")?[..p.after.find(')')? - " (".len()];
+            let (range, n) = body.split_once(", n = ")?;
             let (min, max) = range.split_once('–')?;
-            Some((
-                std.parse().ok()?,
-                min.parse().ok()?,
-                max.parse().ok()?,
-                n.parse().ok()?,
-            ))
-        })();
-        if let Some((std, min, max, n)) = parsed {
-            found.push(Shown {
-                text: text[start..at + " ± ".len() + close + 1].to_string(),
-                mean,
-                std,
-                min,
-                max,
-                n,
-            });
-        }
-    }
-    found
+            Some(Shown {
+                text: format!("{} ({body})", p.quoted),
+                mean: p.mean.value,
+                std: p.std.value,
+                min: min.parse().ok()?,
+                max: max.parse().ok()?,
+                n: n.parse().ok()?,
+            })
+        })
+        .collect()
 }
 
 /// The lists of single runs in a section page: "- with BN: single runs 53.92, 53.53, 53.80."
@@ -151,45 +130,40 @@ fn written(s: &str) -> Option<Written> {
     })
 }
 
+/// An `a ± b` found in a text.
+struct Pair<'t> {
+    /// As written: "47.1 ± 3.0".
+    quoted: &'t str,
+    mean: Written,
+    std: Written,
+    /// The text after it.
+    after: &'t str,
+}
+
 /// Every `a ± b` in `text`: "47.1 ± 3.0", "+0.2 ± 0.1 points", "53.75 ± 0.20 (…)".
-fn pairs(text: &str) -> Vec<(String, Written, Written)> {
+fn pairs(text: &str) -> Vec<Pair<'_>> {
     let is_num = |c: char| c.is_ascii_digit() || c == '.' || c == '+' || c == '-' || c == '−';
     let mut found = Vec::new();
     for (at, sep) in text.match_indices(" ± ") {
-        let head = &text[..at];
-        let start = head
+        let start = text[..at]
             .char_indices()
             .rev()
             .find(|&(_, c)| !is_num(c))
             .map_or(0, |(i, c)| i + c.len_utf8());
         let tail = &text[at + sep.len()..];
-        let end = tail.find(|c: char| !is_num(c)).unwrap_or(tail.len());
-        let std = tail[..end].trim_end_matches('.');
-        if let (Some(a), Some(b)) = (written(&head[start..]), written(std)) {
-            found.push((format!("{} ± {std}", &head[start..]), a, b));
+        let std =
+            tail[..tail.find(|c: char| !is_num(c)).unwrap_or(tail.len())].trim_end_matches('.');
+        let end = at + sep.len() + std.len();
+        if let (Some(mean), Some(std)) = (written(&text[start..at]), written(std)) {
+            found.push(Pair {
+                quoted: &text[start..end],
+                mean,
+                std,
+                after: &text[end..],
+            });
         }
     }
     found
-}
-
-/// The summary of the first `n` values of `runs` as the crate computes it (mean, sample standard
-/// deviation, min, max), from values already rounded to two decimals.
-fn summary_of_prefix(runs: &[f64], n: usize) -> Option<Shown> {
-    let v = runs.get(..n)?;
-    let mean = v.iter().sum::<f64>() / n as f64;
-    let std = if n > 1 {
-        (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
-    } else {
-        0.0
-    };
-    Some(Shown {
-        text: String::new(),
-        mean,
-        std,
-        min: v.iter().copied().fold(f64::INFINITY, f64::min),
-        max: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        n,
-    })
 }
 
 /// Where `shown` comes from in the section pages, if anywhere.
@@ -197,7 +171,7 @@ fn explained(shown: &Shown, pages: &[(PathBuf, String)]) -> bool {
     pages.iter().any(|(_, text)| {
         text.contains(&shown.text)
             || single_runs(text).iter().any(|runs| {
-                summary_of_prefix(runs, shown.n).is_some_and(|p| {
+                runs.get(..shown.n).map(Summary::of).is_some_and(|p| {
                     // min and max are single runs themselves; mean and std are computed from
                     // rounded runs here, so they may differ in the last printed digit.
                     p.min == shown.min
@@ -249,14 +223,15 @@ fn every_summary_a_committed_notebook_shows_comes_from_docs_results() {
 
 #[test]
 fn every_mean_and_std_the_prose_quotes_is_a_result_rounded() {
-    // Where results are shown: the notebooks' outputs and the section pages.
-    let mut shown = Vec::new();
+    // The (mean, std) of every result shown: in the notebooks' outputs and the section pages.
+    let mut shown: Vec<(Written, Written)> = Vec::new();
+    let mut add_shown = |text: &str| shown.extend(pairs(text).iter().map(|p| (p.mean, p.std)));
     let mut prose = vec![(
         "README.md".to_string(),
         fs::read_to_string(root().join("README.md")).unwrap(),
     )];
     for page in files("docs/results", ".md") {
-        shown.extend(pairs(&fs::read_to_string(page).unwrap()));
+        add_shown(&fs::read_to_string(page).unwrap());
     }
     for doc in files("docs", ".md") {
         let name = doc.file_name().unwrap().to_string_lossy().into_owned();
@@ -266,18 +241,21 @@ fn every_mean_and_std_the_prose_quotes_is_a_result_rounded() {
     }
     for nb in files("notebooks", ".ipynb") {
         let text = notebook_text(&nb);
-        shown.extend(pairs(&text.outputs));
+        add_shown(&text.outputs);
         let name = nb.file_name().unwrap().to_string_lossy().into_owned();
         prose.push((name, text.markdown));
     }
     let mut problems = Vec::new();
     let mut checked = 0;
     for (file, text) in &prose {
-        for (quoted, mean, std) in pairs(text) {
+        for Pair {
+            quoted, mean, std, ..
+        } in pairs(text)
+        {
             checked += 1;
             if !shown
                 .iter()
-                .any(|(_, m, s)| mean.rounds(m.value) && std.rounds(s.value))
+                .any(|(m, s)| mean.rounds(m.value) && std.rounds(s.value))
             {
                 problems.push(format!(
                     "{file}: \"{quoted}\" is no result that a notebook or docs/results shows \
@@ -294,18 +272,18 @@ fn every_mean_and_std_the_prose_quotes_is_a_result_rounded() {
 fn a_quoted_mean_and_std_match_a_result_only_when_they_round_to_it() {
     let quoted =
         pairs("BN changes it by 0.0 ± 0.1 points (47.1 ± 3.0 → 52.0 ± 0.3 %), −0.3 ± 0.2.");
-    let texts: Vec<&str> = quoted.iter().map(|(t, _, _)| t.as_str()).collect();
+    let texts: Vec<&str> = quoted.iter().map(|p| p.quoted).collect();
     assert_eq!(
         texts,
         ["0.0 ± 0.1", "47.1 ± 3.0", "52.0 ± 0.3", "−0.3 ± 0.2"]
     );
-    let (_, mean, std) = quoted[1];
+    let (mean, std) = (quoted[1].mean, quoted[1].std);
     assert!(
         mean.rounds(47.11) && std.rounds(2.95),
         "47.11 ± 2.95 is 47.1 ± 3.0"
     );
     assert!(!mean.rounds(47.4) && !std.rounds(3.8), "47.4 ± 3.8 is not");
-    let (_, mean, _) = quoted[3];
+    let mean = quoted[3].mean;
     assert!(mean.rounds(-0.27) && !mean.rounds(0.27));
 }
 
