@@ -197,7 +197,7 @@ fn a_truncated_foreign_or_incomplete_file_is_refused_with_what_is_wrong() {
 /// scripts/requirements-jupyter.txt. `None` (the test is skipped, saying why) if neither can be
 /// had; under CI (`CI` set) that fails instead.
 fn python() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = common::repo_root();
     let has_modules = |py: &Path| {
         Command::new(py)
             .args(["-c", "import numpy, safetensors.numpy"])
@@ -266,7 +266,7 @@ fn numpy_runs_a_saved_network_to_the_same_predictions() {
         safetensors::serialize([("pixels", view)], None).unwrap(),
     )
     .unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/checkpoint_numpy.py");
+    let script = common::repo_root().join("scripts/checkpoint_numpy.py");
     for bn in [BnPlacement::Before, BnPlacement::After] {
         let mut net = trained::<f32>(bn, &norm, &pixels[..300 * IMAGE_DIM], &labels[..300]);
         let ck = dir.path().join("net.safetensors");

@@ -2,6 +2,8 @@
 //! (README.md, docs/, data/README.md, …) points at a file or folder that exists, inside the
 //! repository.
 
+mod common;
+
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
@@ -9,10 +11,6 @@ use pulldown_cmark::{Event, Parser, Tag};
 
 /// Folders that are not part of the repository's content.
 const SKIP_DIRS: &[&str] = &["target", ".venv", ".git", ".jupyter-home", "node_modules"];
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Every `.md` file under `dir`, outside [`SKIP_DIRS`] and hidden folders.
 fn markdown_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -78,13 +76,16 @@ fn problem(file: &Path, target: &str) -> Option<String> {
             _ => {}
         }
     }
-    if !resolved.starts_with(root()) {
+    if !resolved.starts_with(common::repo_root()) {
         return Some("points outside the repository".into());
     }
     if !resolved.exists() {
         return Some(format!(
             "{} does not exist",
-            resolved.strip_prefix(root()).unwrap().display()
+            resolved
+                .strip_prefix(common::repo_root())
+                .unwrap()
+                .display()
         ));
     }
     None
@@ -93,7 +94,7 @@ fn problem(file: &Path, target: &str) -> Option<String> {
 #[test]
 fn every_relative_link_and_image_in_the_markdown_resolves_inside_the_repository() {
     let mut files = Vec::new();
-    markdown_files(root(), &mut files);
+    markdown_files(common::repo_root(), &mut files);
     for must in [
         "README.md",
         "docs/RESULTS.md",
@@ -101,7 +102,7 @@ fn every_relative_link_and_image_in_the_markdown_resolves_inside_the_repository(
         "data/README.md",
     ] {
         assert!(
-            files.contains(&root().join(must)),
+            files.contains(&common::repo_root().join(must)),
             "{must} was not found among the markdown files"
         );
     }
@@ -112,7 +113,7 @@ fn every_relative_link_and_image_in_the_markdown_resolves_inside_the_repository(
         for target in targets(&text) {
             checked += 1;
             if let Some(why) = problem(file, &target) {
-                let page = file.strip_prefix(root()).unwrap().display();
+                let page = file.strip_prefix(common::repo_root()).unwrap().display();
                 broken.push(format!("{page}: ({target}) {why}"));
             }
         }
@@ -126,7 +127,7 @@ fn every_relative_link_and_image_in_the_markdown_resolves_inside_the_repository(
 
 #[test]
 fn the_link_check_catches_missing_outside_and_absolute_targets() {
-    let page = root().join("docs/results/three-layer.md");
+    let page = common::repo_root().join("docs/results/three-layer.md");
     assert_eq!(problem(&page, "../figures/three_layer_bn.png"), None);
     assert_eq!(
         problem(&page, "../RESULTS.md#results-the-report-re-run"),

@@ -5,18 +5,16 @@
 //! single runs that the section lists. A notebook re-run with other code, run in quick mode, or
 //! left stale after `klayer reproduce` regenerated its section fails here.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use klayer::experiments::Summary;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// The files of `dir` whose names end with `ext`, sorted.
 fn files(dir: &str, ext: &str) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = fs::read_dir(root().join(dir))
+    let mut out: Vec<PathBuf> = fs::read_dir(common::repo_root().join(dir))
         .unwrap_or_else(|e| panic!("{dir}: {e}"))
         .map(|e| e.unwrap().path())
         .filter(|p| p.to_string_lossy().ends_with(ext))
@@ -228,7 +226,7 @@ fn every_mean_and_std_the_prose_quotes_is_a_result_rounded() {
     let mut add_shown = |text: &str| shown.extend(pairs(text).iter().map(|p| (p.mean, p.std)));
     let mut prose = vec![(
         "README.md".to_string(),
-        fs::read_to_string(root().join("README.md")).unwrap(),
+        fs::read_to_string(common::repo_root().join("README.md")).unwrap(),
     )];
     for page in files("docs/results", ".md") {
         add_shown(&fs::read_to_string(page).unwrap());

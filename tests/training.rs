@@ -210,14 +210,13 @@ fn batches_of_a_normalised_set_hold_exactly_its_features_also_after_they_change(
 #[test]
 fn weights_gradients_batches_and_loaded_features_start_on_a_cache_line() {
     use klayer::layers::Layer;
-    use klayer::linalg::ALIGN;
-    let on_line =
-        |a: &Array2<f32>| (a.as_ptr() as usize).is_multiple_of(ALIGN) && a.is_standard_layout();
+    use klayer::linalg::is_aligned;
+    let on_line = |a: &Array2<f32>| is_aligned(a.view());
     let data = normalised_bytes();
     assert!(on_line(&data.x), "normalised features");
     let mut stream = BatchStream::new(&data, 100, rng(1, Stream::Shuffle)).unwrap();
     for _ in 0..3 {
-        assert!(stream.with_next(|x, _| (x.as_ptr() as usize).is_multiple_of(ALIGN)));
+        assert!(stream.with_next(|x, _| is_aligned(x.view())));
     }
     let net = NetConfig::new(&[50, 50]).build::<f32>().unwrap();
     let mut linear = 0;

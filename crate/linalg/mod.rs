@@ -440,6 +440,20 @@ pub fn zeros_aligned<T: Scalar>((rows, cols): (usize, usize)) -> Array2<T> {
         .expect("a contiguous 1-D array takes any shape of its length")
 }
 
+/// True if `a` is in standard layout and its first element lies at a multiple of [`ALIGN`]
+/// bytes: the layout [`zeros_aligned`] makes and [`aligned`] keeps.
+///
+/// # Example
+/// ```
+/// use klayer::linalg::{is_aligned, zeros_aligned};
+/// let a = zeros_aligned::<f32>((4, 16));
+/// assert!(is_aligned(a.view()));
+/// assert!(!is_aligned(a.t()));
+/// ```
+pub fn is_aligned<T>(a: ArrayView2<T>) -> bool {
+    a.is_standard_layout() && (a.as_ptr() as usize).is_multiple_of(ALIGN)
+}
+
 /// `a` itself if it is in standard layout and starts at a multiple of [`ALIGN`] bytes, else
 /// a copy that does (see [`zeros_aligned`]). The values are the same either way.
 ///
@@ -452,7 +466,7 @@ pub fn zeros_aligned<T: Scalar>((rows, cols): (usize, usize)) -> Array2<T> {
 /// assert!(a.is_standard_layout());
 /// ```
 pub fn aligned<T: Scalar>(a: Array2<T>) -> Array2<T> {
-    if a.is_standard_layout() && (a.as_ptr() as usize).is_multiple_of(ALIGN) {
+    if is_aligned(a.view()) {
         return a;
     }
     let mut out = zeros_aligned(a.dim());

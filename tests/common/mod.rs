@@ -10,6 +10,11 @@ use std::time::Duration;
 
 use klayer::data::{locate_fashion_in, locate_in, FASHION_SYSTEM_DIR};
 
+/// The repository's root folder (where `Cargo.toml` is).
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
 /// The real CIFAR-10 folder for the tests that need it: `$KLAYER_DATA` (which `.ci/run` sets),
 /// else `data/cifar-10-batches-bin` in the repository (where `klayer download` puts it).
 ///
@@ -18,7 +23,7 @@ use klayer::data::{locate_fashion_in, locate_in, FASHION_SYSTEM_DIR};
 /// `KLAYER_DATA` that names no data set always fails, naming the folder.
 pub fn cifar10_dir() -> Option<PathBuf> {
     let env = std::env::var_os("KLAYER_DATA").filter(|v| !v.is_empty());
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let root = repo_root().join("data");
     match locate_in(None, env.as_deref(), &root) {
         Ok(dir) => Some(dir),
         Err(e) if env.is_none() && std::env::var_os("CI").is_none() => {
@@ -40,7 +45,7 @@ pub fn cifar10_dir() -> Option<PathBuf> {
 /// under CI (`CI` set) it fails instead.
 pub fn fashion_dir() -> Option<PathBuf> {
     let env = std::env::var_os("KLAYER_DATA").filter(|v| !v.is_empty());
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let root = repo_root().join("data");
     let system = Path::new(FASHION_SYSTEM_DIR);
     match locate_fashion_in(None, env.as_deref(), &root, Some(system)) {
         Ok(dir) => Some(dir),
