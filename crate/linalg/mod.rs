@@ -164,17 +164,9 @@ pub fn matmul_nt<T: Scalar>(
                 return;
             }
             if kernel == Kernels::Avx2 && m >= PACKED_MIN_ROWS && n >= PACKED_MIN_COLS {
-                // Blocks of a fixed number of rows, each one gemm on one thread: the same
-                // products whatever the number of threads.
-                let blocks: Vec<_> = x
-                    .axis_chunks_iter(Axis(0), PACKED_BLOCK_ROWS)
-                    .zip(y.axis_chunks_iter_mut(Axis(0), PACKED_BLOCK_ROWS))
-                    .collect();
-                use rayon::prelude::*;
-                blocks
-                    .into_par_iter()
-                    .for_each(|(xb, yb)| gemm_into(xb, w.t(), yb, accumulate, false));
-                return;
+                // Blocks of a fixed number of rows: the same products whatever the number of
+                // threads.
+                return gemm_in_parts(x, w.t(), y, Axis(0), PACKED_BLOCK_ROWS, accumulate);
             }
             // Tasks take whole register blocks of rows (4 for AVX-512, 3 for AVX2).
             let unit = if kernel == Kernels::Avx512 { 4 } else { 3 };
@@ -263,15 +255,35 @@ pub fn matmul_tn<T: Scalar>(dy: ArrayView2<T>, x: ArrayView2<T>, mut dw: ArrayVi
     if tasks <= 1 {
         return gemm_into(dy.t(), x, dw, false, false);
     }
-    let width = part_len(k, tasks, 16);
-    let parts: Vec<_> = x
-        .axis_chunks_iter(Axis(1), width)
-        .zip(dw.axis_chunks_iter_mut(Axis(1), width))
-        .collect();
+    gemm_in_parts(dy.t(), x, dw, Axis(1), part_len(k, tasks, 16), false);
+}
+
+/// `c = a · b` (or `c += a · b`) with the rows (`Axis(0)`: of `a` and `c`) or the columns
+/// (`Axis(1)`: of `b` and `c`) in parts of `width`, each part one `gemm` call on one thread,
+/// the parts in parallel: an entry's sum depends on `width`, never on the number of threads.
+fn gemm_in_parts<T: Scalar>(
+    a: ArrayView2<T>,
+    b: ArrayView2<T>,
+    mut c: ArrayViewMut2<T>,
+    axis: Axis,
+    width: usize,
+    accumulate: bool,
+) {
+    let parts: Vec<_> = if axis == Axis(0) {
+        a.axis_chunks_iter(axis, width)
+            .zip(c.axis_chunks_iter_mut(axis, width))
+            .map(|(ap, cp)| (ap, b, cp))
+            .collect()
+    } else {
+        b.axis_chunks_iter(axis, width)
+            .zip(c.axis_chunks_iter_mut(axis, width))
+            .map(|(bp, cp)| (a, bp, cp))
+            .collect()
+    };
     use rayon::prelude::*;
     parts
         .into_par_iter()
-        .for_each(|(xc, dwc)| gemm_into(dy.t(), xc, dwc, false, false));
+        .for_each(|(ap, bp, cp)| gemm_into(ap, bp, cp, accumulate, false));
 }
 
 /// The f32 multiply-add rate this machine's cores reach together with the widest vectors
