@@ -301,11 +301,31 @@ fn gradcheck_json_reports_a_small_error() {
 }
 
 #[test]
-fn bench_reports_milliseconds_per_step() {
+fn bench_reports_milliseconds_per_step_and_where_a_step_goes() {
     let v = json_line(&klayer_no_data(&[
         "bench", "--steps", "20", "--warmup", "2", "--images", "500", "--json",
     ]));
     assert!(v["ms_per_step"].as_f64().unwrap() > 0.0);
+    let phase = |k: &str| {
+        v["phases_ms"][k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("phases_ms.{k} in {v}"))
+    };
+    for k in [
+        "first_forward",
+        "layers",
+        "gather",
+        "first_backward",
+        "update",
+    ] {
+        assert!(phase(k) > 0.0, "{k} took no time: {v}");
+    }
+    // The layers after the first and the gathering run side by side: together they take at
+    // least as long as either.
+    assert!(
+        phase("layers_and_gather") >= phase("layers").max(phase("gather")),
+        "{v}"
+    );
 }
 
 #[test]

@@ -6,5 +6,5 @@ mod network;
 mod student;
 
 pub use config::{BnPlacement, Init, NetConfig, MAX_WEIGHTS};
-pub use network::{NamedParam, Network, EVAL_CHUNK};
+pub use network::{NamedParam, Network, StepPhases, EVAL_CHUNK};
 pub use student::Student;

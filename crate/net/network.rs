@@ -1,5 +1,7 @@
 //! [`Network`]: a stack of layers with a softmax cross-entropy head.
 
+use std::time::{Duration, Instant};
+
 use ndarray::{s, Array2, ArrayView2};
 
 use crate::layers::{softmax_cross_entropy, BatchNorm, Layer, LossSums, Mode, Param, ParamKind};
@@ -8,6 +10,25 @@ use crate::{Error, Result, Scalar};
 /// Rows per chunk when a large set is evaluated: keeps the activations in cache and memory
 /// bounded while the first layer's product stays large enough for all cores.
 pub const EVAL_CHUNK: usize = 5000;
+
+/// How long the parts of one [`Network::grads_timed`] pass took (wall clock).
+///
+/// The first layer's products use all threads; the layers after it run on one thread while
+/// the job (the gathering of the next mini-batch, in training) runs on another, so
+/// `layers_and_job` is about the longer of `layers` and `job`, not their sum.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepPhases {
+    /// The first layer's forward pass (its product `x Wᵀ`).
+    pub first_forward: Duration,
+    /// Forward and backward passes of the layers after the first, and the loss.
+    pub layers: Duration,
+    /// The job run beside them.
+    pub job: Duration,
+    /// From the start of those two to the end of the later one.
+    pub layers_and_job: Duration,
+    /// The first layer's backward pass (its weight gradient `dyᵀ x`).
+    pub first_backward: Duration,
+}
 
 /// A parameter tensor with its name in the report's notation (`W1`, `b1`, `gamma1`, `beta1`, …,
 /// numbered by hidden block) and its gradient.
@@ -164,25 +185,64 @@ impl<T: Scalar> Network<T> {
         lambda: f64,
         job: impl FnOnce() + Send,
     ) -> Result<f64> {
+        self.grads_timed(x, y, lambda, job).map(|(loss, _)| loss)
+    }
+
+    /// [`Network::grads_alongside`], also returning how long each part of the pass took
+    /// ([`StepPhases`]; `klayer bench` prints them). The clock is read eight times per call.
+    ///
+    /// # Example
+    /// ```
+    /// use ndarray::Array2;
+    /// use klayer::net::NetConfig;
+    /// let mut net = NetConfig::new(&[8]).input(4).classes(3).build::<f64>().unwrap();
+    /// let x = Array2::from_shape_fn((5, 4), |(i, j)| (i + j) as f64 / 10.0);
+    /// let mut twin = net.clone();
+    /// let (loss, phases) = net.grads_timed(x.view(), &[0, 1, 2, 1, 0], 0.01, || ()).unwrap();
+    /// assert_eq!(loss, twin.grads(x.view(), &[0, 1, 2, 1, 0], 0.01).unwrap());
+    /// assert_eq!(net, twin);
+    /// assert!(phases.layers_and_job >= phases.layers && phases.layers_and_job >= phases.job);
+    /// ```
+    pub fn grads_timed(
+        &mut self,
+        x: ArrayView2<T>,
+        y: &[usize],
+        lambda: f64,
+        job: impl FnOnce() + Send,
+    ) -> Result<(f64, StepPhases)> {
         if let Err(e) = self.check_input(&x, Some(y)) {
             job();
             return Err(e);
         }
         let Some((first, rest)) = self.layers.split_first_mut() else {
-            job();
+            let ((), job) = timed(job);
             let (loss, _) = softmax_cross_entropy(x, y);
-            return Ok(loss);
+            return Ok((
+                loss,
+                StepPhases {
+                    job,
+                    ..StepPhases::default()
+                },
+            ));
         };
-        let out = first.forward(x, Mode::Train);
-        let ((loss, dy), ()) = rayon::join(|| rest_grads(rest, out.view(), y), job);
-        first.backward(x, out.view(), dy, false);
+        let (out, first_forward) = timed(|| first.forward(x, Mode::Train));
+        let ((((loss, dy), layers), ((), job)), layers_and_job) =
+            timed(|| rayon::join(|| timed(|| rest_grads(rest, out.view(), y)), || timed(job)));
+        let (_, first_backward) = timed(|| first.backward(x, out.view(), dy, false));
         if lambda != 0.0 {
             let two_lambda = T::of(2.0 * lambda);
             for l in self.layers.iter_mut().filter_map(Layer::as_linear_mut) {
                 l.dw.scaled_add(two_lambda, &l.w);
             }
         }
-        Ok(loss)
+        let phases = StepPhases {
+            first_forward,
+            layers,
+            job,
+            layers_and_job,
+            first_backward,
+        };
+        Ok((loss, phases))
     }
 
     /// `Σ_l ‖W_l‖²` over the weight matrices (not biases, γ or β), in f64.
@@ -283,6 +343,12 @@ impl<T: Scalar> Network<T> {
             input: self.input,
         }
     }
+}
+
+/// `f()` and how long it took.
+fn timed<R>(f: impl FnOnce() -> R) -> (R, Duration) {
+    let start = Instant::now();
+    (f(), start.elapsed())
 }
 
 /// Forward and backward passes of `layers` on their input `x` (the first layer's output):

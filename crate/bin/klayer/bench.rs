@@ -1,6 +1,6 @@
 //! `klayer bench`: update steps of a given net on random CIFAR-shaped data, timed.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde_json::json;
@@ -10,7 +10,7 @@ use crate::Outcome;
 use klayer::bn_stats::update_ema;
 use klayer::data::{feature_stats, normalise, Dataset, IMAGE_DIM};
 use klayer::linalg::{fma_peak, kernels, on_worker};
-use klayer::net::{NetConfig, EVAL_CHUNK};
+use klayer::net::{NetConfig, StepPhases, EVAL_CHUNK};
 use klayer::rng::{rng, Stream};
 use klayer::train::{evaluate_set, BatchStream, Optimizer, OptimizerState};
 use klayer::{Error, Result, Scalar};
@@ -154,14 +154,14 @@ fn run_typed<T: Scalar>(plan: &BenchPlan) -> Result<Outcome> {
     };
     let mut opt = OptimizerState::new(kind, &mut net);
     let mut batches = BatchStream::new(&data, args.batch, rng(args.net.seed, Stream::Shuffle))?;
-    let mut step = |net: &mut klayer::net::Network<T>| -> Result<()> {
-        batches.with_next_job(|xb, yb, gather| {
-            net.grads_alongside(xb.view(), yb, 0.0, || gather.run())
-        })?;
+    let mut step = |net: &mut klayer::net::Network<T>| -> Result<Phases> {
+        let (_, pass) = batches
+            .with_next_job(|xb, yb, gather| net.grads_timed(xb.view(), yb, 0.0, || gather.run()))?;
+        let t = Instant::now();
         update_ema(net, 0.9);
         // As in training: the L2 term (λ = 0.005) is added in the update's pass.
         opt.step_with_l2(net, 0.01, 0.005);
-        Ok(())
+        Ok(Phases::of(pass, t.elapsed()))
     };
     for _ in 0..args.warmup {
         step(&mut net)?;
@@ -169,16 +169,18 @@ fn run_typed<T: Scalar>(plan: &BenchPlan) -> Result<Outcome> {
     const BLOCKS: usize = 5;
     let per_block = args.steps.div_ceil(BLOCKS);
     let mut block_ms = Vec::new();
+    let mut phases = Vec::with_capacity(per_block * BLOCKS);
     for _ in 0..BLOCKS {
         let t = Instant::now();
         for _ in 0..per_block {
-            step(&mut net)?;
+            phases.push(step(&mut net)?);
         }
         block_ms.push(t.elapsed().as_secs_f64() * 1e3 / per_block as f64);
     }
     block_ms.sort_by(f64::total_cmp);
     let median = block_ms[BLOCKS / 2];
     let best = block_ms[0];
+    let phases = Phases::median(&phases);
     let eval_seconds = if args.eval {
         let set = random_images::<T>(EVAL_IMAGES, &mut r)?;
         let t = Instant::now();
@@ -208,6 +210,7 @@ fn run_typed<T: Scalar>(plan: &BenchPlan) -> Result<Outcome> {
                 "kernels": format!("{:?}", kernels()),
                 "fma_peak_gflops": peak.map(|p| p.gflops),
                 "fraction_of_peak": of_peak,
+                "phases_ms": phases.json(),
             })
         );
     } else {
@@ -229,11 +232,67 @@ fn run_typed<T: Scalar>(plan: &BenchPlan) -> Result<Outcome> {
             ),
             None => println!("{gflops:.1} GFLOP/s in the layers' products (no vector FMA peak: generic kernels)"),
         }
+        println!("{}", phases.describe());
         if let Some(s) = eval_seconds {
             println!("evaluation of 50,000 images: {:.3} s", s);
         }
     }
     Ok(Outcome::Done)
+}
+
+/// Where one update step's time went, in ms: the parts of [`StepPhases`] and the update.
+#[derive(Debug, Clone, Copy)]
+struct Phases([f64; 6]);
+
+impl Phases {
+    /// The names in JSON, in the order of the array.
+    const KEYS: [&'static str; 6] = [
+        "first_forward",
+        "layers",
+        "gather",
+        "layers_and_gather",
+        "first_backward",
+        "update",
+    ];
+
+    fn of(p: StepPhases, update: Duration) -> Self {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        Phases([
+            ms(p.first_forward),
+            ms(p.layers),
+            ms(p.job),
+            ms(p.layers_and_job),
+            ms(p.first_backward),
+            ms(update),
+        ])
+    }
+
+    /// Each part's median over the steps (so the parts need not add up to the step's median).
+    fn median(steps: &[Phases]) -> Self {
+        Phases(std::array::from_fn(|i| {
+            let mut v: Vec<f64> = steps.iter().map(|p| p.0[i]).collect();
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or(0.0)
+        }))
+    }
+
+    fn json(&self) -> serde_json::Value {
+        Self::KEYS
+            .iter()
+            .zip(self.0)
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect()
+    }
+
+    fn describe(&self) -> String {
+        let [forward, layers, gather, both, backward, update] = self.0;
+        format!(
+            "where a step goes (medians over the steps, ms): first layer's forward product \
+             {forward:.3}; layers after it {layers:.3}, beside them the next batch's gathering \
+             {gather:.3}, the two {both:.3}; first layer's weight gradient {backward:.3}; \
+             update and BN averages {update:.3}"
+        )
+    }
 }
 
 /// `n` images of uniformly random bytes with labels `0, 1, …, 9, 0, …`, normalised as the
