@@ -208,8 +208,8 @@ fn batches_of_a_normalised_set_hold_exactly_its_features_also_after_they_change(
 }
 
 #[test]
-fn weights_gradients_batches_and_loaded_features_start_on_a_cache_line() {
-    use klayer::layers::Layer;
+fn weights_gradients_batches_features_and_layer_outputs_start_on_a_cache_line() {
+    use klayer::layers::{Layer, Mode};
     use klayer::linalg::is_aligned;
     let on_line = |a: &Array2<f32>| is_aligned(a.view());
     let data = normalised_bytes();
@@ -218,18 +218,33 @@ fn weights_gradients_batches_and_loaded_features_start_on_a_cache_line() {
     for _ in 0..3 {
         assert!(stream.with_next(|x, _| is_aligned(x.view())));
     }
-    let net = NetConfig::new(&[50, 50]).build::<f32>().unwrap();
-    let mut linear = 0;
-    for layer in &net.layers {
-        if let Layer::Linear(l) = layer {
-            assert!(
-                on_line(&l.w) && on_line(&l.dw),
-                "weights and their gradient"
-            );
-            linear += 1;
+    let x = stream.with_next(|x, _| x.to_owned());
+    for bn in [BnPlacement::Before, BnPlacement::After] {
+        let mut net = NetConfig::new(&[50, 50]).bn(bn).build::<f32>().unwrap();
+        let mut linear = 0;
+        for layer in &net.layers {
+            if let Layer::Linear(l) = layer {
+                assert!(
+                    on_line(&l.w) && on_line(&l.dw),
+                    "weights and their gradient"
+                );
+                linear += 1;
+            }
+        }
+        assert_eq!(linear, 3);
+        // Every layer's output but the logits is the input of a later layer's product.
+        let last = net.layers.len() - 1;
+        for mode in [Mode::Train, Mode::Eval] {
+            let mut h = x.clone();
+            for (i, layer) in net.layers.iter_mut().enumerate() {
+                h = layer.forward(h.view(), mode);
+                if i < last {
+                    let what = layer.describe();
+                    assert!(on_line(&h), "output of {what} in {mode:?} with BN {bn:?}");
+                }
+            }
         }
     }
-    assert_eq!(linear, 3);
 }
 
 #[test]

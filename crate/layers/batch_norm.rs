@@ -9,6 +9,7 @@
 use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
 
 use super::{Mode, Param, ParamKind};
+use crate::linalg::zeros_aligned;
 use crate::Scalar;
 
 /// Mean and biased variance per feature of one batch.
@@ -117,43 +118,43 @@ impl<T: Scalar> BatchNorm<T> {
             Mode::Train => {
                 let stats = BatchStats::of(x);
                 let inv_std = stats.var.mapv(|v| T::one() / (v + self.eps).sqrt());
-                let mut xhat = x.to_owned();
-                for mut row in xhat.axis_iter_mut(Axis(0)) {
-                    Zip::from(&mut row)
+                // Row by row, x̂ and then y while the row is in L1; y on a cache line, as the
+                // next layer's product reads it (see `zeros_aligned`).
+                let mut xhat = Array2::zeros(x.dim());
+                let mut y = zeros_aligned(x.dim());
+                for ((mut xh, mut yr), xr) in
+                    xhat.rows_mut().into_iter().zip(y.rows_mut()).zip(x.rows())
+                {
+                    Zip::from(&mut xh)
+                        .and(&xr)
                         .and(&stats.mean)
                         .and(&inv_std)
-                        .for_each(|v, &m, &s| *v = (*v - m) * s);
+                        .for_each(|h, &v, &m, &s| *h = (v - m) * s);
+                    Zip::from(&mut yr)
+                        .and(&xh)
+                        .and(&self.gamma)
+                        .and(&self.beta)
+                        .for_each(|y, &h, &g, &b| *y = h * g + b);
                 }
-                let y = self.scale_shift(&xhat);
                 self.cache = Some(Cache { xhat, inv_std });
                 self.last_batch = Some(stats);
                 y
             }
             Mode::Eval => {
                 let inv_std = self.running_var.mapv(|v| T::one() / (v + self.eps).sqrt());
-                let mut y = x.to_owned();
-                for mut row in y.axis_iter_mut(Axis(0)) {
-                    Zip::from(&mut row)
+                let mut y = zeros_aligned(x.dim());
+                for (mut yr, xr) in y.rows_mut().into_iter().zip(x.rows()) {
+                    Zip::from(&mut yr)
+                        .and(&xr)
                         .and(&self.running_mean)
                         .and(&inv_std)
                         .and(&self.gamma)
                         .and(&self.beta)
-                        .for_each(|v, &m, &s, &g, &b| *v = (*v - m) * s * g + b);
+                        .for_each(|y, &v, &m, &s, &g, &b| *y = (v - m) * s * g + b);
                 }
                 y
             }
         }
-    }
-
-    fn scale_shift(&self, xhat: &Array2<T>) -> Array2<T> {
-        let mut y = xhat.clone();
-        for mut row in y.axis_iter_mut(Axis(0)) {
-            Zip::from(&mut row)
-                .and(&self.gamma)
-                .and(&self.beta)
-                .for_each(|v, &g, &b| *v = *v * g + b);
-        }
-        y
     }
 
     /// Stores `dγ = Σ dy·x̂`, `dβ = Σ dy` and returns

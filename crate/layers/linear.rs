@@ -64,13 +64,11 @@ impl<T: Scalar> Linear<T> {
     /// # Shapes
     /// `x`: (batch, in) → (batch, out).
     pub fn forward(&mut self, x: ArrayView2<T>) -> Array2<T> {
-        let mut y = match &self.b {
-            Some(b) => b
-                .broadcast((x.nrows(), b.len()))
-                .expect("bias broadcasts over rows")
-                .to_owned(),
-            None => zeros_aligned((x.nrows(), self.out_features())),
-        };
+        // On a cache line, as the next layer's product reads it (see `zeros_aligned`).
+        let mut y = zeros_aligned((x.nrows(), self.out_features()));
+        if let Some(b) = &self.b {
+            y.assign(b);
+        }
         matmul_nt(x, self.w.view(), y.view_mut(), self.b.is_some());
         y
     }

@@ -2,6 +2,7 @@
 
 use ndarray::{Array2, ArrayView2, Zip};
 
+use crate::linalg::zeros_aligned;
 use crate::Scalar;
 
 /// `y = max(0, x)`, elementwise. No parameters.
@@ -21,7 +22,12 @@ impl Relu {
     /// # Shapes
     /// `x`: (batch, n) → (batch, n).
     pub fn forward<T: Scalar>(&self, x: ArrayView2<T>) -> Array2<T> {
-        x.mapv(|v| if v > T::zero() { v } else { T::zero() })
+        // On a cache line, as the next layer's product reads it (see `zeros_aligned`).
+        let mut y = zeros_aligned(x.dim());
+        Zip::from(&mut y)
+            .and(&x)
+            .for_each(|y, &v| *y = if v > T::zero() { v } else { T::zero() });
+        y
     }
 
     /// `dx = dy` where the output was positive, 0 elsewhere (computed in place in `dy`).
