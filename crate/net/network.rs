@@ -189,7 +189,7 @@ impl<T: Scalar> Network<T> {
     }
 
     /// [`Network::grads_alongside`], also returning how long each part of the pass took
-    /// ([`StepPhases`]; `klayer bench` prints them). The clock is read eight times per call.
+    /// ([`StepPhases`]; `klayer bench` prints them). The clock is read ten times per call.
     ///
     /// # Example
     /// ```

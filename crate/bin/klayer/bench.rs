@@ -177,9 +177,8 @@ fn run_typed<T: Scalar>(plan: &BenchPlan) -> Result<Outcome> {
         }
         block_ms.push(t.elapsed().as_secs_f64() * 1e3 / per_block as f64);
     }
-    block_ms.sort_by(f64::total_cmp);
-    let median = block_ms[BLOCKS / 2];
-    let best = block_ms[0];
+    let median = median(block_ms.clone());
+    let best = block_ms.iter().copied().fold(f64::INFINITY, f64::min);
     let phases = Phases::median(&phases);
     let eval_seconds = if args.eval {
         let set = random_images::<T>(EVAL_IMAGES, &mut r)?;
@@ -240,6 +239,12 @@ fn run_typed<T: Scalar>(plan: &BenchPlan) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
+/// The middle value of `v` (the upper of the two middle ones for an even length), 0 if empty.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
 /// Where one update step's time went, in ms: the parts of [`StepPhases`] and the update.
 #[derive(Debug, Clone, Copy)]
 struct Phases([f64; 6]);
@@ -270,9 +275,7 @@ impl Phases {
     /// Each part's median over the steps (so the parts need not add up to the step's median).
     fn median(steps: &[Phases]) -> Self {
         Phases(std::array::from_fn(|i| {
-            let mut v: Vec<f64> = steps.iter().map(|p| p.0[i]).collect();
-            v.sort_by(f64::total_cmp);
-            v.get(v.len() / 2).copied().unwrap_or(0.0)
+            median(steps.iter().map(|p| p.0[i]).collect())
         }))
     }
 
