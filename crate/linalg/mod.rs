@@ -346,17 +346,89 @@ pub fn fma_peak(millis: u64) -> Option<FmaPeak> {
     }
 }
 
-/// Runs `f` on a rayon worker thread (directly if already on one), and returns its result.
+/// Runs `f` on a rayon worker thread (directly if already on one), with another worker kept
+/// at hand while it runs, and returns its result.
 ///
-/// A training loop runs thousands of short parallel products. Started from a thread outside
-/// the pool, each of them queues its tasks for the workers and puts the caller to sleep until
-/// they finish; from a worker, the other half of a split product is taken by the other
-/// worker straight from this one's queue, and this one carries on with its own half.
+/// A training loop runs thousands of short parallel products with serial work between them.
+/// Started from a thread outside the pool, each product queues its tasks for the workers and
+/// puts the caller to sleep until they finish; from a worker, the other half of a split
+/// product is taken by another worker straight from this one's queue, and this one carries on
+/// with its own half. And a worker that finds nothing to do for a few microseconds falls
+/// asleep, so each product after a serial stretch would first have to wake it: the product
+/// then mostly runs on one core. So while `f` runs, one other worker does not sleep: it takes
+/// up the tasks `f`'s products queue as soon as they appear (see `help_until`).
+///
+/// Nested calls, and calls on a thread that is already inside a run of its own (two runs
+/// sharing the pool, like the seeds of `klayer train --seeds`), keep no extra worker: each
+/// worker is then busy with a run anyway.
 pub fn on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    if rayon::current_thread_index().is_some() {
-        f()
-    } else {
-        rayon::scope(|_| f())
+    if rayon::current_thread_index().is_none() {
+        return rayon::scope(|_| on_worker(f));
+    }
+    if RUNS_HERE.get() > 0 || rayon::current_num_threads() < 2 {
+        let _run = RunHere::enter();
+        return f();
+    }
+    let done = AtomicBool::new(false);
+    let (result, ()) = rayon::join(
+        || {
+            // Set when `f` returns or panics: the helper must never wait for nothing.
+            let _done = SetOnDrop(&done);
+            let _run = RunHere::enter();
+            f()
+        },
+        || help_until(&done),
+    );
+    result
+}
+
+thread_local! {
+    /// How many [`on_worker`] runs this thread is inside: more than one when, waiting for a
+    /// task of its run, it took up another run.
+    static RUNS_HERE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts this thread in [`RUNS_HERE`] until dropped.
+struct RunHere;
+
+impl RunHere {
+    fn enter() -> Self {
+        RUNS_HERE.set(RUNS_HERE.get() + 1);
+        RunHere
+    }
+}
+
+impl Drop for RunHere {
+    fn drop(&mut self) {
+        RUNS_HERE.set(RUNS_HERE.get() - 1);
+    }
+}
+
+/// Sets its flag when dropped.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// [`on_worker`]'s helper: until `done`, runs whatever tasks the pool has, spinning between
+/// them instead of sleeping. On a thread inside a run of its own it returns at once: it
+/// would hold that run up (its frames lie below this one), and two such helpers could each
+/// wait for the other's run.
+fn help_until(done: &AtomicBool) {
+    if RUNS_HERE.get() > 0 {
+        return;
+    }
+    while !done.load(Ordering::Acquire) {
+        if rayon::yield_now() != Some(rayon::Yield::Executed) {
+            // Between looks at the queues: fewer touches of the cache lines the working
+            // thread pushes its tasks to.
+            for _ in 0..16 {
+                std::hint::spin_loop();
+            }
+        }
     }
 }
 
@@ -564,6 +636,86 @@ mod tests {
         // A mini-batch of the default net, and an evaluation chunk of a wide one.
         for (m, n, k) in [(100, 50, 3072), (1500, 130, 700)] {
             same_on_any_thread_count(m, n, k);
+        }
+    }
+
+    /// `f` on a new thread; `None` if it has not finished within a minute (a hang).
+    fn within_a_minute<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(60)).ok()
+    }
+
+    /// Many small products split between the threads, with serial stretches between them, as
+    /// in a training loop: their sum.
+    fn a_training_like_loop(steps: usize) -> f32 {
+        let x = Array::from_shape_fn((100, 300), |(i, j)| ((i * 7 + j) % 13) as f32 - 6.0);
+        let w = Array::from_shape_fn((64, 300), |(i, j)| ((i + 3 * j) % 11) as f32 - 5.0);
+        let mut y = Array2::zeros((100, 64));
+        let mut total = 0.0;
+        for _ in 0..steps {
+            matmul_nt(x.view(), w.view(), y.view_mut(), false);
+            total += y.sum();
+            let (a, b) = rayon::join(|| y.row(0).sum(), || y.row(1).sum());
+            total += a - b;
+        }
+        total
+    }
+
+    #[test]
+    fn on_worker_returns_what_its_function_returns_on_one_thread_and_on_two() {
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let inside = pool.install(|| on_worker(|| a_training_like_loop(50)));
+            assert_eq!(inside, a_training_like_loop(50), "{threads} threads");
+            // From outside the pool too: on_worker moves the call onto a worker.
+            assert!(
+                on_worker(|| rayon::current_thread_index().is_some()),
+                "outside the pool"
+            );
+        }
+    }
+
+    #[test]
+    fn a_panic_inside_on_worker_reaches_the_caller_instead_of_leaving_the_helper_waiting() {
+        let outcome = within_a_minute(|| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                std::panic::catch_unwind(|| on_worker(|| -> usize { panic!("a failed run") }))
+                    .is_err()
+            })
+        });
+        assert_eq!(outcome, Some(true), "no hang, and the panic came through");
+    }
+
+    #[test]
+    fn runs_sharing_the_pool_all_finish_and_give_what_each_gives_alone() {
+        // Two and three runs on two threads, each with its on_worker: a thread inside a run of
+        // its own must never sit helping another run (each could end up waiting for the other).
+        let alone = a_training_like_loop(300);
+        for runs in [2, 3, 4] {
+            let outcome = within_a_minute(move || {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(2)
+                    .build()
+                    .unwrap();
+                pool.install(|| {
+                    use rayon::prelude::*;
+                    (0..runs)
+                        .into_par_iter()
+                        .map(|_| on_worker(|| a_training_like_loop(300)))
+                        .collect::<Vec<_>>()
+                })
+            });
+            assert_eq!(outcome, Some(vec![alone; runs]), "{runs} runs");
         }
     }
 
