@@ -54,7 +54,8 @@ pub fn train<T: Scalar>(
     val: &Dataset<T>,
     test: Option<&Dataset<T>>,
 ) -> Result<History> {
-    // The loop runs on a rayon worker, so that each step's parallel products split cheaply.
+    // The loop runs on a rayon worker, with another kept at hand, so that each step's parallel
+    // products split cheaply (see on_worker).
     crate::linalg::on_worker(|| train_here(net, cfg, train, val, test))
 }
 
