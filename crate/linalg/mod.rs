@@ -698,7 +698,7 @@ mod tests {
 
     #[test]
     fn runs_sharing_the_pool_all_finish_and_give_what_each_gives_alone() {
-        // Two and three runs on two threads, each with its on_worker: a thread inside a run of
+        // Two, three and four runs on two threads, each with its on_worker: a thread inside a run of
         // its own must never sit helping another run (each could end up waiting for the other).
         let alone = a_training_like_loop(300);
         for runs in [2, 3, 4] {

@@ -13,8 +13,8 @@ pub const EVAL_CHUNK: usize = 5000;
 
 /// How long the parts of one [`Network::grads_timed`] pass took (wall clock).
 ///
-/// The first layer's products use all threads; the layers after it run on one thread while
-/// the job (the gathering of the next mini-batch, in training) runs on another, so
+/// The first layer's products use all threads; the layers after it run beside the job (the
+/// gathering of the next mini-batch, in training), which takes another thread, so
 /// `layers_and_job` is about the longer of `layers` and `job`, not their sum.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct StepPhases {
@@ -159,9 +159,12 @@ impl<T: Scalar> Network<T> {
     /// [`Network::grads`], running `job` on another rayon thread while the layers after the
     /// first do their forward and backward passes.
     ///
-    /// Those layers are small and run on one thread, between the first layer's two large
-    /// products, which use all threads: the trainer gathers the next mini-batch there (see
-    /// [`crate::train::BatchStream::with_next_job`]), where a core would otherwise wait. The
+    /// Those layers are small, between the first layer's two large products, which use all
+    /// threads; most of their work (BN, ReLU, products under
+    /// [`crate::linalg::PARALLEL_THRESHOLD`]) runs on one thread. The trainer gathers the next
+    /// mini-batch there (see [`crate::train::BatchStream::with_next_job`]), where a core would
+    /// otherwise wait; a product of theirs large enough to split takes the other thread once
+    /// the job is done. The
     /// gradients are exactly those of [`Network::grads`]; `job` runs exactly once, also when
     /// the input is refused.
     ///
