@@ -73,6 +73,13 @@ const PACKED_MIN_COLS: usize = 128;
 /// See [`PACKED_MIN_ROWS`].
 const PACKED_BLOCK_ROWS: usize = 500;
 
+/// On AVX2, a mini-batch's `x Wᵀ` with `W` of at least this many rows and more than
+/// [`SPLIT_W_MIN_K`] columns (3072 → 512: 6 MB, read from L3 or memory every step) splits the
+/// rows of `W` between the threads, not those of `x`; smaller layers split `x`.
+const SPLIT_W_MIN_ROWS: usize = 128;
+/// See [`SPLIT_W_MIN_ROWS`].
+const SPLIT_W_MIN_K: usize = 512;
+
 /// Above this many output rows (a layer's width), `gemm`'s packed kernel beats the AVX-512
 /// in-place one for `dyᵀ x` (measured at 512: 3.8 against 4.9 ms on one core).
 const OUTER_KERNEL_MAX_N: usize = 128;
@@ -127,8 +134,9 @@ fn for_each_range(
 
 /// `y = x · wᵀ` (or `y += x · wᵀ` with `accumulate`): a fully connected layer's forward pass.
 ///
-/// With the hand-written kernels, the rows of `x` are split between the threads and each
-/// entry of `y` is summed in the same order whatever the number of threads.
+/// With the hand-written kernels, the rows of `x` (on AVX2, of a large `w`) are split between
+/// the threads and each entry of `y` is summed in the same order whatever the number of
+/// threads.
 ///
 /// # Shapes
 /// `x`: (m, k), `w`: (n, k), `y`: (m, n).
@@ -168,9 +176,31 @@ pub fn matmul_nt<T: Scalar>(
                 // threads.
                 return gemm_in_parts(x, w.t(), y, Axis(0), PACKED_BLOCK_ROWS, accumulate);
             }
+            let tasks = tasks_for(m * n * k);
+            if kernel == Kernels::Avx2 && tasks > 1 && n >= SPLIT_W_MIN_ROWS && k > SPLIT_W_MIN_K {
+                // A large `w` (the first layer of a wide net) is split instead of `x`: each
+                // thread then reads half of it rather than all of it.
+                let y_addr = ys.as_mut_ptr() as usize;
+                for_each_range(split(n, tasks, 16), |js| {
+                    // SAFETY: AVX2 and FMA were detected; tasks write disjoint columns of y,
+                    // which outlives the call.
+                    unsafe {
+                        avx2::dot_rows(
+                            xs,
+                            &ws[js.start * k..js.end * k],
+                            ((y_addr as *mut f32).add(js.start), n),
+                            m,
+                            js.len(),
+                            k,
+                            accumulate,
+                        )
+                    }
+                });
+                return;
+            }
             // Tasks take whole register blocks of rows (4 for AVX-512, 3 for AVX2).
             let unit = if kernel == Kernels::Avx512 { 4 } else { 3 };
-            let rows = split(m, tasks_for(m * n * k), unit);
+            let rows = split(m, tasks, unit);
             // Raw pointer as an address: tasks write disjoint rows of `y`.
             let y_addr = ys.as_mut_ptr() as usize;
             for_each_range(rows, |r| {
@@ -188,7 +218,9 @@ pub fn matmul_nt<T: Scalar>(
                 unsafe {
                     match kernel {
                         Kernels::Avx512 => avx512::dot_rows(xc, ws, yc, r.len(), n, k, accumulate),
-                        _ => avx2::dot_rows(xc, ws, yc, r.len(), n, k, accumulate),
+                        _ => {
+                            avx2::dot_rows(xc, ws, (yc.as_mut_ptr(), n), r.len(), n, k, accumulate)
+                        }
                     }
                 }
             });
@@ -610,6 +642,7 @@ mod tests {
             (101, 10, 3071),
             (5000, 50, 64),
             (1201, 130, 77),
+            (100, 130, 1100),
         ] {
             let x =
                 Array::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 23) as f32 / 23.0 - 0.5);
@@ -633,8 +666,9 @@ mod tests {
 
     #[test]
     fn products_are_bitwise_the_same_on_one_thread_and_on_two() {
-        // A mini-batch of the default net, and an evaluation chunk of a wide one.
-        for (m, n, k) in [(100, 50, 3072), (1500, 130, 700)] {
+        // A mini-batch of the default net, one of a wide net's first layer (whose rows of `W`
+        // are split on AVX2), and an evaluation chunk of a wide one.
+        for (m, n, k) in [(100, 50, 3072), (100, 130, 1100), (1500, 130, 700)] {
             same_on_any_thread_count(m, n, k);
         }
     }
