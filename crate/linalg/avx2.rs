@@ -22,7 +22,7 @@ use std::arch::x86_64::*;
 const MR: usize = 3;
 const NR: usize = 4;
 /// Values of `k` per panel in [`dot_rows`]: the `NR` rows of `w` of a block (8 KB) stay in L1
-/// while the panel of `x` (a thread's 50 rows of a mini-batch: 100 KB) streams from L2.
+/// while the panel of `x` (a mini-batch's 100 rows, 200 KB, or a thread's 50) streams from L2.
 const KC: usize = 512;
 
 /// Rows of `w` from which [`dot_rows`] copies the panels of `x` (below, the copy costs more
@@ -160,13 +160,13 @@ pub unsafe fn dot_rows(
                 let ws = (w.as_ptr().add(j * k + k0), k);
                 let ys = (y.add(i * ldy + j), ldy);
                 macro_rules! block {
-                        ($($ib:literal, $jb:literal);*) => {
-                            match (ib, jb) {
-                                $(($ib, $jb) => dot_block::<$ib, $jb>(xs, ws, kc, ys),)*
-                                _ => unreachable!("block sizes are 1..=MR by 1..=NR"),
-                            }
-                        };
-                    }
+                    ($($ib:literal, $jb:literal);*) => {
+                        match (ib, jb) {
+                            $(($ib, $jb) => dot_block::<$ib, $jb>(xs, ws, kc, ys),)*
+                            _ => unreachable!("block sizes are 1..=MR by 1..=NR"),
+                        }
+                    };
+                }
                 block!(3, 4; 3, 3; 3, 2; 3, 1; 2, 4; 2, 3; 2, 2; 2, 1; 1, 4; 1, 3; 1, 2; 1, 1);
             }
         }
