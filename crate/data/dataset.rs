@@ -48,6 +48,26 @@ pub(crate) fn decode_bytes<T: Scalar>(px: &[u8], scale: &[f64], shift: &[f64], o
     each(px, scale, shift, out);
 }
 
+/// Asks the CPU to start loading `bytes` into cache (a row decoded next, from a random place
+/// in a data set too large for the caches), so the loads overlap the decoding of this row.
+/// On the default net it took the gathering of a mini-batch from 0.073 to 0.059 ms per step,
+/// and the step to 0.94 (0.92–0.96) of its time (`klayer bench` on a 2-core AMD EPYC with
+/// AVX-512, 4 runs each, in turn).
+#[inline]
+fn prefetch(bytes: &[u8]) {
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+    #[cfg(target_arch = "x86_64")]
+    for line in bytes.chunks(64) {
+        // SAFETY: a prefetch is only a hint; the address is that of a live slice.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                line.as_ptr().cast(),
+            )
+        };
+    }
+}
+
 /// The layout of an image stored as one row of features: `channels` planes of `height` rows of
 /// `width` pixels, channel-major, each plane row-major (feature `c * height * width + y *
 /// width + x` is channel `c` at row `y`, column `x`).
@@ -265,10 +285,13 @@ impl<T: Scalar> Dataset<T> {
             Some(src) => dst.copy_from_slice(src),
             None => dst.iter_mut().zip(self.x.row(i)).for_each(|(d, &s)| *d = s),
         };
-        let get_row = |dst: &mut [T], i: usize| {
+        let get_row = |dst: &mut [T], i: usize, next: Option<&usize>| {
             let Some((b, flags)) = bytes else {
                 return copy_row(dst, i);
             };
+            if let Some(&n) = next {
+                prefetch(&b.pixels[n * dim..(n + 1) * dim]);
+            }
             decode_bytes(&b.pixels[i * dim..(i + 1) * dim], &b.scale, &b.shift, dst);
             if !flags[i].load(Ordering::Relaxed) {
                 let same = dst
@@ -286,15 +309,15 @@ impl<T: Scalar> Dataset<T> {
             .as_slice_mut()
             .expect("a standard-layout array is one slice");
         if idx.len() * dim * std::mem::size_of::<T>() < (1 << 18) {
-            for (dst, &i) in out.chunks_exact_mut(dim).zip(idx) {
-                get_row(dst, i);
+            for (r, (dst, &i)) in out.chunks_exact_mut(dim).zip(idx).enumerate() {
+                get_row(dst, i, idx.get(r + 1));
             }
         } else {
             out.par_chunks_mut(BLOCK_ROWS * dim)
                 .zip(idx.par_chunks(BLOCK_ROWS))
                 .for_each(|(block, rows)| {
-                    for (dst, &i) in block.chunks_exact_mut(dim).zip(rows) {
-                        get_row(dst, i);
+                    for (r, (dst, &i)) in block.chunks_exact_mut(dim).zip(rows).enumerate() {
+                        get_row(dst, i, rows.get(r + 1));
                     }
                 });
         }

@@ -18,29 +18,24 @@
 
 use std::arch::x86_64::*;
 
+use super::blocked::{self, BlockArgs, Blocking};
+
 /// Rows of `x` and of `w` per register block of [`dot_rows`]: 3 × 4 accumulators.
 const MR: usize = 3;
 const NR: usize = 4;
-/// Values of `k` per panel in [`dot_rows`]: the `NR` rows of `w` of a block (8 KB) stay in L1
-/// while the panel of `x` (a mini-batch's 100 rows, 200 KB, or a thread's 50) streams from L2.
-const KC: usize = 512;
-
-/// Rows of `x` per row block in [`dot_rows`]: a whole mini-batch (100 rows of a 512-value
-/// panel, 204 KB) stays in L2 while every row of `w` runs against it; an evaluation chunk (5,000
-/// rows) is taken in blocks of this many, or its panel would stream from L3 once for every 4
-/// rows of `w`.
-const MC: usize = 102;
-
-/// Rows of `w` from which [`dot_rows`] copies the panels of `x` (below, the copy costs more
-/// than it saves: with it, the default net's `x Wᵀ` took a median of 0.209 ms per step against
-/// 0.206 without, `klayer bench`, 8 runs each).
-const COPY_MIN_N: usize = 128;
-
-thread_local! {
-    /// [`dot_rows`]' copy of a panel of `x`; taken while in use, so a call on a thread that is
-    /// inside another call (rayon work-stealing) starts its own.
-    static PANEL: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
-}
+/// How [`dot_rows`] lays its register blocks over the operands ([`super::blocked`]).
+const BLOCKING: Blocking = Blocking {
+    mr: MR,
+    nr: NR,
+    // The `NR` rows of `w` of a block (8 KB) stay in L1 while the panel of `x` (a mini-batch's
+    // 100 rows, 200 KB, or a thread's 50) streams from L2.
+    kc: 512,
+    mc: 102,
+    // Below, the copy costs more than it saves: with it, the default net's `x Wᵀ` took a
+    // median of 0.209 ms per step against 0.206 without (`klayer bench`, 8 runs each).
+    copy_min_n: 128,
+    copy_pad: 0,
+};
 
 /// Eight `-1` then eight `0`: a mask of the first `n` lanes is the eight words from `8 - n`.
 static MASK_WORDS: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
@@ -67,10 +62,7 @@ unsafe fn sum4(a: __m256, b: __m256, c: __m256, d: __m256) -> __m128 {
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot_block<const IB: usize, const JB: usize>(
-    (x, ldx): (*const f32, usize),
-    (w, ldw): (*const f32, usize),
-    kc: usize,
-    (y, ldy): (*mut f32, usize),
+    ((x, ldx), (w, ldw), kc, (y, ldy)): BlockArgs,
 ) {
     let full = kc - kc % 8;
     let mut acc = [[_mm256_setzero_ps(); JB]; IB];
@@ -134,55 +126,27 @@ pub unsafe fn dot_rows(
     k: usize,
     accumulate: bool,
 ) {
-    assert!(x.len() >= rows * k && w.len() >= n * k && ldy >= n);
-    if !accumulate {
-        for i in 0..rows {
-            std::slice::from_raw_parts_mut(y.add(i * ldy), n).fill(0.0);
-        }
-    }
-    // Rows of x are k floats apart: at k = 3072 (12 KB) the rows of a block, and those of `w`,
-    // would all fall in the same few sets of L1. For a large `w`, each panel of x is copied
-    // into rows `kc` apart first (one pass over x, a fifth of `w` at 3072 → 512).
-    let copy = k > KC && n >= COPY_MIN_N;
-    let mut panel = if copy { PANEL.take() } else { Vec::new() };
-    for k0 in (0..k).step_by(KC) {
-        let kc = (k - k0).min(KC);
-        let (xb, ldx) = if copy {
-            panel.clear();
-            for i in 0..rows {
-                panel.extend_from_slice(&x[i * k + k0..i * k + k0 + kc]);
-            }
-            (panel.as_ptr(), kc)
-        } else {
-            (x.as_ptr().add(k0), k)
-        };
-        // Rows of w outside: a block's `NR` rows (8 KB) stay in L1 while up to `MC` rows of
-        // the panel of x stream past them from L2.
-        for i0 in (0..rows).step_by(MC) {
-            let i_end = (i0 + MC).min(rows);
-            for j in (0..n).step_by(NR) {
-                let jb = (n - j).min(NR);
-                for i in (i0..i_end).step_by(MR) {
-                    let ib = (i_end - i).min(MR);
-                    let xs = (xb.add(i * ldx), ldx);
-                    let ws = (w.as_ptr().add(j * k + k0), k);
-                    let ys = (y.add(i * ldy + j), ldy);
-                    macro_rules! block {
-                    ($($ib:literal, $jb:literal);*) => {
-                        match (ib, jb) {
-                            $(($ib, $jb) => dot_block::<$ib, $jb>(xs, ws, kc, ys),)*
-                            _ => unreachable!("block sizes are 1..=MR by 1..=NR"),
-                        }
-                    };
+    blocked::dot_rows(
+        &BLOCKING,
+        x,
+        w,
+        (y, ldy),
+        rows,
+        n,
+        k,
+        accumulate,
+        |ib, jb, args| {
+            macro_rules! block {
+            ($($ib:literal, $jb:literal);*) => {
+                match (ib, jb) {
+                    $(($ib, $jb) => dot_block::<$ib, $jb>(args),)*
+                    _ => unreachable!("block sizes are 1..=MR by 1..=NR"),
                 }
-                    block!(3, 4; 3, 3; 3, 2; 3, 1; 2, 4; 2, 3; 2, 2; 2, 1; 1, 4; 1, 3; 1, 2; 1, 1);
-                }
-            }
+            };
         }
-    }
-    if copy {
-        PANEL.set(panel);
-    }
+            block!(3, 4; 3, 3; 3, 2; 3, 1; 2, 4; 2, 3; 2, 2; 2, 1; 1, 4; 1, 3; 1, 2; 1, 1);
+        },
+    );
 }
 
 /// Runs `iters` rounds of 12 independent 8-lane FMAs (enough chains to keep both FMA pipes busy

@@ -13,6 +13,8 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod blocked;
 
 use std::any::TypeId;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -73,7 +75,7 @@ const PACKED_MIN_COLS: usize = 128;
 /// See [`PACKED_MIN_ROWS`].
 const PACKED_BLOCK_ROWS: usize = 500;
 
-/// On AVX2, a mini-batch's `x Wᵀ` with `W` of at least this many rows and more than
+/// A mini-batch's `x Wᵀ` with `W` of at least this many rows and more than
 /// [`SPLIT_W_MIN_K`] columns (3072 → 512: 6 MB, read from L3 or memory every step) splits the
 /// rows of `W` between the threads, not those of `x`; smaller layers split `x`.
 const SPLIT_W_MIN_ROWS: usize = 128;
@@ -134,7 +136,7 @@ fn for_each_range(
 
 /// `y = x · wᵀ` (or `y += x · wᵀ` with `accumulate`): a fully connected layer's forward pass.
 ///
-/// With the hand-written kernels, the rows of `x` (on AVX2, of a large `w`) are split between
+/// With the hand-written kernels, the rows of `x` (of a large `w`) are split between
 /// the threads and each entry of `y` is summed in the same order whatever the number of
 /// threads.
 ///
@@ -177,7 +179,7 @@ pub fn matmul_nt<T: Scalar>(
                 return gemm_in_parts(x, w.t(), y, Axis(0), PACKED_BLOCK_ROWS, accumulate);
             }
             let tasks = tasks_for(m * n * k);
-            if kernel == Kernels::Avx2 && tasks > 1 && n >= SPLIT_W_MIN_ROWS && k > SPLIT_W_MIN_K {
+            if tasks > 1 && n >= SPLIT_W_MIN_ROWS && k > SPLIT_W_MIN_K {
                 // A large `w` (the first layer of a wide net) is split instead of `x`: each
                 // thread then reads half of it rather than all of it.
                 let y_addr = ys.as_mut_ptr() as usize;
@@ -185,15 +187,16 @@ pub fn matmul_nt<T: Scalar>(
                     // SAFETY: AVX2 and FMA were detected; tasks write disjoint columns of y,
                     // which outlives the call.
                     unsafe {
-                        avx2::dot_rows(
-                            xs,
+                        let (wc, yc) = (
                             &ws[js.start * k..js.end * k],
-                            ((y_addr as *mut f32).add(js.start), n),
-                            m,
-                            js.len(),
-                            k,
-                            accumulate,
-                        )
+                            (y_addr as *mut f32).add(js.start),
+                        );
+                        match kernel {
+                            Kernels::Avx512 => {
+                                avx512::dot_rows(xs, wc, (yc, n), m, js.len(), k, accumulate)
+                            }
+                            _ => avx2::dot_rows(xs, wc, (yc, n), m, js.len(), k, accumulate),
+                        }
                     }
                 });
                 return;
@@ -217,7 +220,15 @@ pub fn matmul_nt<T: Scalar>(
                 // rows of x and y.
                 unsafe {
                     match kernel {
-                        Kernels::Avx512 => avx512::dot_rows(xc, ws, yc, r.len(), n, k, accumulate),
+                        Kernels::Avx512 => avx512::dot_rows(
+                            xc,
+                            ws,
+                            (yc.as_mut_ptr(), n),
+                            r.len(),
+                            n,
+                            k,
+                            accumulate,
+                        ),
                         _ => {
                             avx2::dot_rows(xc, ws, (yc.as_mut_ptr(), n), r.len(), n, k, accumulate)
                         }
@@ -664,11 +675,72 @@ mod tests {
         }
     }
 
+    /// Every `x Wᵀ` kernel the CPU has, called directly (the product picks only the widest):
+    /// its result next to gemm's, whole and as two parts of the rows of `x` or of `W` added
+    /// into one `y`, which must be bitwise the whole.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn every_dot_kernel_this_cpu_has_agrees_with_gemm_whole_and_in_parts() {
+        type Kernel = unsafe fn(&[f32], &[f32], (*mut f32, usize), usize, usize, usize, bool);
+        let mut found: Vec<(&str, Kernel)> = Vec::new();
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            found.push(("AVX2", avx2::dot_rows));
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            found.push(("AVX-512", avx512::dot_rows));
+        }
+        for (name, kernel) in found {
+            for &(m, n, k) in &[
+                (3, 5, 17),
+                (100, 50, 3072),
+                (101, 130, 1100),
+                (230, 9, 2100),
+            ] {
+                let x = Array::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 23) as f32 - 11.0);
+                let w = Array::from_shape_fn((n, k), |(i, j)| ((i * 5 + j) % 19) as f32 - 9.0);
+                let want = x.dot(&w.t());
+                let (xs, ws) = (x.as_slice().unwrap(), w.as_slice().unwrap());
+                let mut whole = Array2::from_elem((m, n), f32::NAN);
+                // SAFETY: the CPU has the kernel's instruction set (checked above); the
+                // operands hold the stated shapes.
+                unsafe { kernel(xs, ws, (whole.as_mut_ptr(), n), m, n, k, false) };
+                assert!(
+                    max_diff(&whole, &want) < 1e-3 * k as f32,
+                    "{name} at {m}×{n}×{k}"
+                );
+                let (mi, nj) = (m / 2, n / 2);
+                let mut by_rows = Array2::from_elem((m, n), f32::NAN);
+                let mut by_w = Array2::from_elem((m, n), f32::NAN);
+                // SAFETY: as above; each call writes its own rows or columns of y.
+                unsafe {
+                    let y = by_rows.as_mut_ptr();
+                    kernel(&xs[..mi * k], ws, (y, n), mi, n, k, false);
+                    kernel(&xs[mi * k..], ws, (y.add(mi * n), n), m - mi, n, k, false);
+                    let y = by_w.as_mut_ptr();
+                    kernel(xs, &ws[..nj * k], (y, n), m, nj, k, false);
+                    kernel(xs, &ws[nj * k..], (y.add(nj), n), m, n - nj, k, false);
+                }
+                let bits = |a: &Array2<f32>| a.mapv(f32::to_bits);
+                assert_eq!(
+                    bits(&by_rows),
+                    bits(&whole),
+                    "{name}, rows of x in two, {m}×{n}×{k}"
+                );
+                assert_eq!(
+                    bits(&by_w),
+                    bits(&whole),
+                    "{name}, rows of W in two, {m}×{n}×{k}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn products_are_bitwise_the_same_on_one_thread_and_on_two() {
-        // A mini-batch of the default net; one through a large `W` (on AVX2, one thread copies
-        // the panels of `x`, two split the rows of `W` and only the first part is large enough
-        // to copy); an evaluation chunk of a wide net.
+        // A mini-batch of the default net; one through a large `W` (one thread copies the
+        // panels of `x`; two split the rows of `W`, and on AVX2 only the first part is large
+        // enough to copy); an evaluation chunk of a wide net.
         for (m, n, k) in [(100, 50, 3072), (100, 260, 1100), (1500, 130, 700)] {
             same_on_any_thread_count(m, n, k);
         }
