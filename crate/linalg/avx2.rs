@@ -20,11 +20,11 @@ use std::arch::x86_64::*;
 
 use super::blocked::{self, BlockArgs, Blocking};
 
-/// Rows of `x` and of `w` per register block of [`dot_rows`]: 3 × 4 accumulators.
+/// Rows of `x` and of `w` per register block of [`block`]: 3 × 4 accumulators.
 const MR: usize = 3;
 const NR: usize = 4;
-/// How [`dot_rows`] lays its register blocks over the operands ([`super::blocked`]).
-const BLOCKING: Blocking = Blocking {
+/// How [`super::blocked::dot_rows`] lays this kernel's register blocks over the operands.
+pub(super) const BLOCKING: Blocking = Blocking {
     mr: MR,
     nr: NR,
     // The `NR` rows of `w` of a block (8 KB) stay in L1 while the panel of `x` (a mini-batch's
@@ -104,49 +104,16 @@ unsafe fn dot_block<const IB: usize, const JB: usize>(
     }
 }
 
-/// `y[i, j] (+)= Σ_k x[i, k] w[j, k]` for the first `rows` rows of `x` and `y` and the first
-/// `n` rows of `w`.
-///
-/// `x`: (rows, k) row-major, `w`: (n, k) row-major, `y`: (rows, n) with rows `ldy` apart. Each
-/// entry of `y` is summed in the same order whatever `rows` and `n` are, so splitting the rows
-/// of `x` or of `w` between threads does not change the result.
+/// Adds the `ib × jb` register block of `x wᵀ` over one panel to `y` ([`dot_block`] of that
+/// size): the block function that [`super::blocked::dot_rows`] calls with [`BLOCKING`].
 ///
 /// # Safety
-/// The CPU must support AVX2 and FMA; the slices must hold the stated shapes, and `y` must
-/// point to `rows` rows of `n` writable floats, `ldy` apart, that nothing else accesses
-/// during the call.
-#[allow(clippy::too_many_arguments)]
+/// The CPU must support AVX2 and FMA; `ib` and `jb` must lie in `1..=MR` and `1..=NR`, and `args` must
+/// point to operands of that many rows and of the panel's width, and to a block of `y` that
+/// nothing else accesses during the call.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn dot_rows(
-    x: &[f32],
-    w: &[f32],
-    (y, ldy): (*mut f32, usize),
-    rows: usize,
-    n: usize,
-    k: usize,
-    accumulate: bool,
-) {
-    blocked::dot_rows(
-        &BLOCKING,
-        x,
-        w,
-        (y, ldy),
-        rows,
-        n,
-        k,
-        accumulate,
-        |ib, jb, args| {
-            macro_rules! block {
-            ($($ib:literal, $jb:literal);*) => {
-                match (ib, jb) {
-                    $(($ib, $jb) => dot_block::<$ib, $jb>(args),)*
-                    _ => unreachable!("block sizes are 1..=MR by 1..=NR"),
-                }
-            };
-        }
-            block!(3, 4; 3, 3; 3, 2; 3, 1; 2, 4; 2, 3; 2, 2; 2, 1; 1, 4; 1, 3; 1, 2; 1, 1);
-        },
-    );
+pub(super) unsafe fn block(ib: usize, jb: usize, args: BlockArgs) {
+    blocked::dispatch!(dot_block, ib, jb, args; 3, 4; 3, 3; 3, 2; 3, 1; 2, 4; 2, 3; 2, 2; 2, 1; 1, 4; 1, 3; 1, 2; 1, 1);
 }
 
 /// Runs `iters` rounds of 12 independent 8-lane FMAs (enough chains to keep both FMA pipes busy

@@ -41,6 +41,18 @@ pub(super) type BlockArgs = (
     (*mut f32, usize),
 );
 
+/// `match (ib, jb)` over the listed register block sizes, each arm calling the kernel's
+/// instance of that size: `dispatch!(dot_block, ib, jb, args; 4, 4; 4, 3; ...)`.
+macro_rules! dispatch {
+    ($f:ident, $ib:expr, $jb:expr, $args:expr; $($i:literal, $j:literal);*) => {
+        match ($ib, $jb) {
+            $(($i, $j) => $f::<$i, $j>($args),)*
+            _ => unreachable!("block sizes are 1..=MR by 1..=NR"),
+        }
+    };
+}
+pub(super) use dispatch;
+
 /// `y[i, j] (+)= Σ_k x[i, k] w[j, k]` for the first `rows` rows of `x` and `y` and the first
 /// `n` rows of `w`, through `block(ib, jb, args)`, which adds the `ib × jb` block of products
 /// over one panel to `y`.
@@ -51,17 +63,12 @@ pub(super) type BlockArgs = (
 /// `block` must add exactly the products of its operands to `y`, reading and writing only
 /// those; the slices must hold the stated shapes, and `y` must point to `rows` rows of `n`
 /// writable floats, `ldy` apart, that nothing else accesses during the call.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
 pub(super) unsafe fn dot_rows(
     p: &Blocking,
     x: &[f32],
     w: &[f32],
     (y, ldy): (*mut f32, usize),
-    rows: usize,
-    n: usize,
-    k: usize,
-    accumulate: bool,
+    (rows, n, k, accumulate): (usize, usize, usize, bool),
     mut block: impl FnMut(usize, usize, BlockArgs),
 ) {
     assert!(x.len() >= rows * k && w.len() >= n * k && ldy >= n);

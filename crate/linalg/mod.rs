@@ -184,19 +184,14 @@ pub fn matmul_nt<T: Scalar>(
                 // thread then reads half of it rather than all of it.
                 let y_addr = ys.as_mut_ptr() as usize;
                 for_each_range(split(n, tasks, 16), |js| {
-                    // SAFETY: AVX2 and FMA were detected; tasks write disjoint columns of y,
-                    // which outlives the call.
+                    // SAFETY: the kernel's instruction set was detected; tasks write disjoint
+                    // columns of y, which outlives the call.
                     unsafe {
                         let (wc, yc) = (
                             &ws[js.start * k..js.end * k],
                             (y_addr as *mut f32).add(js.start),
                         );
-                        match kernel {
-                            Kernels::Avx512 => {
-                                avx512::dot_rows(xs, wc, (yc, n), m, js.len(), k, accumulate)
-                            }
-                            _ => avx2::dot_rows(xs, wc, (yc, n), m, js.len(), k, accumulate),
-                        }
+                        dot_rows(kernel, xs, wc, (yc, n), m, js.len(), k, accumulate)
                     }
                 });
                 return;
@@ -219,26 +214,59 @@ pub fn matmul_nt<T: Scalar>(
                 // SAFETY: the kernel's instruction set was detected; the chunks hold `r.len()`
                 // rows of x and y.
                 unsafe {
-                    match kernel {
-                        Kernels::Avx512 => avx512::dot_rows(
-                            xc,
-                            ws,
-                            (yc.as_mut_ptr(), n),
-                            r.len(),
-                            n,
-                            k,
-                            accumulate,
-                        ),
-                        _ => {
-                            avx2::dot_rows(xc, ws, (yc.as_mut_ptr(), n), r.len(), n, k, accumulate)
-                        }
-                    }
+                    dot_rows(
+                        kernel,
+                        xc,
+                        ws,
+                        (yc.as_mut_ptr(), n),
+                        r.len(),
+                        n,
+                        k,
+                        accumulate,
+                    )
                 }
             });
             return;
         }
     }
     matmul_into(x, w.t(), y, accumulate)
+}
+
+/// `y[i, j] (+)= Σ_k x[i, k] w[j, k]` for the first `rows` rows of `x` and `y` and the first
+/// `n` rows of `w`, by the hand-written kernel `kernel` ([`blocked::dot_rows`] with its
+/// register blocks). Each entry of `y` is summed in the same order whatever `rows` and `n`
+/// are, so splitting the rows of `x` or of `w` between threads does not change the result.
+///
+/// # Safety
+/// The CPU must support the kernel's instruction set, which must not be [`Kernels::Gemm`];
+/// `x`: (rows, k) and `w`: (n, k) row-major, and `y` must point to `rows` rows of `n` writable
+/// floats, `ldy` apart, that nothing else accesses during the call.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dot_rows(
+    kernel: Kernels,
+    x: &[f32],
+    w: &[f32],
+    y: (*mut f32, usize),
+    rows: usize,
+    n: usize,
+    k: usize,
+    accumulate: bool,
+) {
+    let shape = (rows, n, k, accumulate);
+    match kernel {
+        // SAFETY (both): the caller checked the instruction set; `blocked::dot_rows` gives each
+        // block operands within the stated shapes.
+        Kernels::Avx512 => {
+            blocked::dot_rows(&avx512::BLOCKING, x, w, y, shape, |ib, jb, a| unsafe {
+                avx512::block(ib, jb, a)
+            })
+        }
+        Kernels::Avx2 => blocked::dot_rows(&avx2::BLOCKING, x, w, y, shape, |ib, jb, a| unsafe {
+            avx2::block(ib, jb, a)
+        }),
+        Kernels::Gemm => unreachable!("dot_rows is only called with a hand-written kernel"),
+    }
 }
 
 /// `dw = dyᵀ · x`: a fully connected layer's weight gradient.
@@ -681,14 +709,13 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn every_dot_kernel_this_cpu_has_agrees_with_gemm_whole_and_in_parts() {
-        type Kernel = unsafe fn(&[f32], &[f32], (*mut f32, usize), usize, usize, usize, bool);
-        let mut found: Vec<(&str, Kernel)> = Vec::new();
+        let mut found = Vec::new();
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
-            found.push(("AVX2", avx2::dot_rows));
+            found.push(("AVX2", Kernels::Avx2));
         }
         if std::arch::is_x86_feature_detected!("avx512f") {
-            found.push(("AVX-512", avx512::dot_rows));
+            found.push(("AVX-512", Kernels::Avx512));
         }
         for (name, kernel) in found {
             for &(m, n, k) in &[
@@ -704,7 +731,7 @@ mod tests {
                 let mut whole = Array2::from_elem((m, n), f32::NAN);
                 // SAFETY: the CPU has the kernel's instruction set (checked above); the
                 // operands hold the stated shapes.
-                unsafe { kernel(xs, ws, (whole.as_mut_ptr(), n), m, n, k, false) };
+                unsafe { dot_rows(kernel, xs, ws, (whole.as_mut_ptr(), n), m, n, k, false) };
                 assert!(
                     max_diff(&whole, &want) < 1e-3 * k as f32,
                     "{name} at {m}×{n}×{k}"
@@ -715,11 +742,29 @@ mod tests {
                 // SAFETY: as above; each call writes its own rows or columns of y.
                 unsafe {
                     let y = by_rows.as_mut_ptr();
-                    kernel(&xs[..mi * k], ws, (y, n), mi, n, k, false);
-                    kernel(&xs[mi * k..], ws, (y.add(mi * n), n), m - mi, n, k, false);
+                    dot_rows(kernel, &xs[..mi * k], ws, (y, n), mi, n, k, false);
+                    dot_rows(
+                        kernel,
+                        &xs[mi * k..],
+                        ws,
+                        (y.add(mi * n), n),
+                        m - mi,
+                        n,
+                        k,
+                        false,
+                    );
                     let y = by_w.as_mut_ptr();
-                    kernel(xs, &ws[..nj * k], (y, n), m, nj, k, false);
-                    kernel(xs, &ws[nj * k..], (y.add(nj), n), m, n - nj, k, false);
+                    dot_rows(kernel, xs, &ws[..nj * k], (y, n), m, nj, k, false);
+                    dot_rows(
+                        kernel,
+                        xs,
+                        &ws[nj * k..],
+                        (y.add(nj), n),
+                        m,
+                        n - nj,
+                        k,
+                        false,
+                    );
                 }
                 let bits = |a: &Array2<f32>| a.mapv(f32::to_bits);
                 assert_eq!(
