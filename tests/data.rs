@@ -635,17 +635,41 @@ fn verified_files_are_remembered_by_a_stamp_until_they_change() {
 
 #[test]
 #[cfg(unix)]
-fn a_read_only_data_directory_is_checked_without_a_stamp_and_still_loads() {
+fn a_read_only_data_directory_is_remembered_in_the_user_cache_and_a_swapped_file_is_refused() {
     use std::os::unix::fs::PermissionsExt;
     let root = tempfile::tempdir().unwrap();
     let Some(dir) = linked_copy(root.path(), TEST_FILE) else {
         return;
     };
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o555)).unwrap();
+    let set_mode = |mode| fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+    set_mode(0o555);
+    let stamp = klayer::data::stamp_path(&dir);
     let loaded = read_dir(&dir);
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    set_mode(0o755);
     assert!(loaded.is_ok(), "{:?}", loaded.err());
     assert!(!dir.join(klayer::data::VERIFIED_STAMP).exists());
+    // Without a cache directory (no HOME) nothing is remembered and every load checks.
+    let Some(stamp) = stamp else {
+        return;
+    };
+    assert!(!stamp.starts_with(&dir), "{}", stamp.display());
+    let text = fs::read_to_string(&stamp).expect("a stamp in the user's cache directory");
+    for name in BATCH_FILES {
+        assert!(text.contains(name), "{name} not remembered: {text}");
+    }
+    // The test batch swapped for a training batch of the same size: found out, though the
+    // directory is read-only again and its stamp lists the test batch.
+    fs::remove_file(dir.join(TEST_FILE)).unwrap();
+    let real = fs::canonicalize(real_dir().expect("found by linked_copy")).unwrap();
+    std::os::unix::fs::symlink(real.join(TRAIN_FILES[1]), dir.join(TEST_FILE)).unwrap();
+    set_mode(0o555);
+    let swapped = read_dir(&dir);
+    set_mode(0o755);
+    let _ = fs::remove_file(&stamp);
+    assert!(
+        matches!(swapped, Err(Error::BadChecksum { .. })),
+        "{swapped:?}"
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@
 //! is [`Error::BadLabel`].
 
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
@@ -212,13 +212,54 @@ fn read_batch_into(
     if meta.len() != expected {
         return Err(bad_size(path, meta.len(), expected));
     }
-    let bytes = fs::read(path).map_err(|e| missing_or_io(path, e))?;
-    if bytes.len() as u64 != expected {
-        // The file changed between the two calls.
-        return Err(bad_size(path, bytes.len() as u64, expected));
+    // Read in blocks of records through one small buffer (it stays in cache), hashing as we
+    // go: no copy of the whole file is made.
+    const BLOCK_RECORDS: usize = 64;
+    let mut file = fs::File::open(path).map_err(|e| missing_or_io(path, e))?;
+    let mut hasher = md5.map(|_| Md5::new());
+    let mut buf = vec![0u8; BLOCK_RECORDS.min(records.max(1)) * RECORD_BYTES];
+    let changed = |read: u64| bad_size(path, read, expected);
+    let mut record = 0;
+    // Reported after the md5: a file with the wrong md5 is the wrong file, whatever it holds.
+    let mut bad_label = None;
+    for (px, labs) in pixels
+        .chunks_mut(BLOCK_RECORDS * IMAGE_DIM)
+        .zip(labels.chunks_mut(BLOCK_RECORDS))
+    {
+        let block = &mut buf[..labs.len() * RECORD_BYTES];
+        file.read_exact(block).map_err(|e| match e.kind() {
+            // The file shrank since its size was checked.
+            io::ErrorKind::UnexpectedEof => changed((record * RECORD_BYTES) as u64),
+            _ => missing_or_io(path, e),
+        })?;
+        if let Some(h) = hasher.as_mut() {
+            h.update(&*block);
+        }
+        for ((rec, img), lab) in block
+            .chunks_exact(RECORD_BYTES)
+            .zip(px.chunks_exact_mut(IMAGE_DIM))
+            .zip(labs.iter_mut())
+        {
+            let label = rec[0];
+            if label as usize >= NUM_CLASSES && bad_label.is_none() {
+                bad_label = Some(Error::BadLabel {
+                    path: path.to_path_buf(),
+                    record,
+                    label,
+                });
+            }
+            *lab = label;
+            img.copy_from_slice(&rec[1..]);
+            record += 1;
+        }
     }
-    if let Some(want) = md5 {
-        let actual = format!("{:x}", Md5::digest(&bytes));
+    // The file grew since its size was checked.
+    let mut extra = [0u8; 1];
+    if file.read(&mut extra).map_err(|e| missing_or_io(path, e))? != 0 {
+        return Err(changed(expected + 1));
+    }
+    if let (Some(h), Some(want)) = (hasher, md5) {
+        let actual = format!("{:x}", h.finalize());
         if actual != want {
             return Err(Error::BadChecksum {
                 path: path.to_path_buf(),
@@ -227,23 +268,8 @@ fn read_batch_into(
             });
         }
     }
-    let records_in = bytes.chunks_exact(RECORD_BYTES);
-    let images_out = pixels.chunks_exact_mut(IMAGE_DIM);
-    for (record, ((rec, img), lab)) in records_in
-        .zip(images_out)
-        .zip(labels.iter_mut())
-        .enumerate()
-    {
-        let label = rec[0];
-        if label as usize >= NUM_CLASSES {
-            return Err(Error::BadLabel {
-                path: path.to_path_buf(),
-                record,
-                label,
-            });
-        }
-        *lab = label;
-        img.copy_from_slice(&rec[1..]);
+    if let Some(e) = bad_label {
+        return Err(e);
     }
     Ok(meta)
 }
@@ -275,9 +301,10 @@ fn missing_or_io(path: &Path, e: io::Error) -> Error {
 /// Each file's md5 must be the published one ([`BATCH_MD5`]), so that a file under the wrong
 /// name (say `data_batch_1.bin` copied over `test_batch.bin`) is refused with
 /// [`Error::BadChecksum`]. The check runs once per file: files that passed are remembered in
-/// [`VERIFIED_STAMP`] next to them (written atomically), keyed by size, modification and
-/// change time and inode, so a later load skips the hashing until a file changes. If the
-/// directory cannot be written (read-only), the check simply runs again next time.
+/// [`VERIFIED_STAMP`] next to them (written atomically; for a read-only directory, in the
+/// user's cache directory: see [`stamp_path`]), keyed by size, modification and change time
+/// and inode, so a later load skips the hashing until a file changes. If no stamp can be
+/// written, the check simply runs again next time.
 ///
 /// The six files are read in parallel. On failure the error of the first bad file (in the order
 /// of [`BATCH_FILES`]) is returned; see [`read_batch`] for the other kinds.
@@ -411,11 +438,18 @@ struct Stamp {
 }
 
 impl Stamp {
-    /// The stamp of `dir`; empty if there is none or it cannot be read or parsed.
+    /// The stamp of `dir` from [`stamp_path`], else (a directory made read-only after it was
+    /// checked) from [`VERIFIED_STAMP`] in `dir`; empty if there is none that can be read and
+    /// parsed.
     fn load(dir: &Path) -> Self {
-        fs::read(dir.join(VERIFIED_STAMP))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
+        let parse = |p: PathBuf| {
+            fs::read(p)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+        };
+        stamp_path(dir)
+            .and_then(parse)
+            .or_else(|| parse(dir.join(VERIFIED_STAMP)))
             .unwrap_or_default()
     }
 
@@ -444,18 +478,53 @@ impl Stamp {
         true
     }
 
-    /// Writes the stamp into `dir` atomically; a directory that is read-only (no write
-    /// permission bits) or cannot be written is left alone: the check then runs again next
-    /// time, which costs time but is never wrong.
+    /// Writes the stamp to [`stamp_path`] atomically. A stamp that cannot be written is
+    /// left out: the check then runs again next time, which costs time but is never wrong.
     fn save(&self, dir: &Path) {
-        let writable = fs::metadata(dir).is_ok_and(|m| !m.permissions().readonly());
-        if !writable {
+        let Some(path) = stamp_path(dir) else {
             return;
+        };
+        if let Some(parent) = path.parent() {
+            let _ = fs::create_dir_all(parent);
         }
         if let Ok(bytes) = serde_json::to_vec_pretty(self) {
-            let _ = crate::output::write_atomic(&dir.join(VERIFIED_STAMP), &bytes);
+            let _ = crate::output::write_atomic(&path, &bytes);
         }
     }
+}
+
+/// Where the record of which batch files in `dir` passed their md5 check is kept:
+/// [`VERIFIED_STAMP`] in `dir` itself if `dir` can be written (by its permission bits);
+/// otherwise, for a read-only copy shared by a class, a file in the user's cache directory
+/// (`$XDG_CACHE_HOME/klayer/verified/` or `~/.cache/klayer/verified/` on Linux), named after
+/// the directory's canonical path, so each user checks a shared copy once. `None` if `dir`
+/// does not exist or is read-only and there is no cache directory.
+///
+/// Either way the files are remembered by size, modification and change time and inode, so
+/// a file replaced since is checked again.
+///
+/// # Example
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let stamp = klayer::data::stamp_path(dir.path()).unwrap();
+/// assert_eq!(stamp, dir.path().join(klayer::data::VERIFIED_STAMP));
+/// ```
+pub fn stamp_path(dir: &Path) -> Option<PathBuf> {
+    let meta = fs::metadata(dir).ok()?;
+    if !meta.permissions().readonly() {
+        return Some(dir.join(VERIFIED_STAMP));
+    }
+    let canonical = fs::canonicalize(dir).ok()?;
+    let name = format!(
+        "{:x}.json",
+        Md5::digest(canonical.as_os_str().as_encoded_bytes())
+    );
+    Some(
+        dirs::cache_dir()?
+            .join("klayer")
+            .join("verified")
+            .join(name),
+    )
 }
 
 /// Checks, without reading them, that `dir` holds the six batch files with the size of

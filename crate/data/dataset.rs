@@ -14,7 +14,7 @@ use crate::{Error, Result, Scalar};
 /// gathering is bound by memory traffic.
 #[derive(Clone)]
 struct Bytes {
-    pixels: Arc<[u8]>,
+    pixels: Arc<Vec<u8>>,
     scale: Arc<[f64]>,
     shift: Arc<[f64]>,
 }
@@ -323,13 +323,20 @@ impl<T: Scalar> Dataset<T> {
         }
     }
 
-    /// Keeps `pixels`, the bytes the features were normalised from as `T::of(byte * scale[j]
-    /// + shift[j])`, so that mini-batches can be gathered from them.
-    pub(crate) fn keep_bytes(mut self, pixels: &[u8], scale: Vec<f64>, shift: Vec<f64>) -> Self {
+    /// Keeps `pixels`, whose first `len() * dim()` bytes are those the features were
+    /// normalised from as `T::of(byte * scale[j] + shift[j])`, so that mini-batches can be
+    /// gathered from them (shared, not copied: bytes after the data set's rows, such as the
+    /// validation images of the same file, are simply never read).
+    pub(crate) fn keep_bytes(
+        mut self,
+        pixels: Arc<Vec<u8>>,
+        scale: Vec<f64>,
+        shift: Vec<f64>,
+    ) -> Self {
         let dim = self.dim();
-        if pixels.len() == self.len() * dim && scale.len() == dim && shift.len() == dim {
+        if pixels.len() >= self.len() * dim && scale.len() == dim && shift.len() == dim {
             self.bytes = Some(Bytes {
-                pixels: pixels.into(),
+                pixels,
                 scale: scale.into(),
                 shift: shift.into(),
             });

@@ -19,6 +19,7 @@
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -374,7 +375,7 @@ impl<T: Scalar> Split<T> {
             DataSource::Cifar10 => read_dir_records(&dir, RECORDS_PER_FILE)?,
             DataSource::FashionMnist => read_fashion_dir(&dir, opts.verify_md5)?,
         };
-        Self::from_raw(&train, &test, opts)
+        Self::from_owned(train, &test, opts)
     }
 
     /// Splits and normalises images already read: validation = the last `opts.n_val` of
@@ -404,7 +405,13 @@ impl<T: Scalar> Split<T> {
     /// assert!(col0_mean.abs() < 1e-12);
     /// ```
     pub fn from_raw(train: &RawImages, test: &RawImages, opts: &LoadOptions) -> Result<Self> {
-        check_raw(train, "train")?;
+        Self::from_owned(train.clone(), test, opts)
+    }
+
+    /// [`Split::from_raw`], keeping `train`'s bytes for the training set's mini-batches
+    /// without copying them.
+    fn from_owned(train: RawImages, test: &RawImages, opts: &LoadOptions) -> Result<Self> {
+        check_raw(&train, "train")?;
         check_raw(test, "test")?;
         let shape = train.shape;
         if test.shape != shape {
@@ -420,19 +427,16 @@ impl<T: Scalar> Split<T> {
         let n_train = opts.n_train.unwrap_or(val_start);
         let n_test = opts.n_test.unwrap_or(test.len());
 
-        let train_px = &train.pixels[..n_train * dim];
+        let pixels = Arc::new(train.pixels);
+        let train_px = &pixels[..n_train * dim];
         let (mean, std) = feature_stats(train_px, dim);
         // Only the training set keeps its bytes: mini-batches are drawn from it alone.
-        let set = |px: &[u8], labels: &[u8], keep: bool| -> Result<Dataset<T>> {
+        let set = |px: &[u8], labels: &[u8], keep| -> Result<Dataset<T>> {
             normalise_keeping(px, labels, &mean, &std, keep)?.with_shape(shape)
         };
-        let train_set = set(train_px, &train.labels[..n_train], true)?;
-        let val = set(
-            &train.pixels[val_start * dim..],
-            &train.labels[val_start..],
-            false,
-        )?;
-        let test_set = set(&test.pixels[..n_test * dim], &test.labels[..n_test], false)?;
+        let train_set = set(train_px, &train.labels[..n_train], Some(pixels.clone()))?;
+        let val = set(&pixels[val_start * dim..], &train.labels[val_start..], None)?;
+        let test_set = set(&test.pixels[..n_test * dim], &test.labels[..n_test], None)?;
         Ok(Split {
             train: train_set,
             val,
@@ -566,17 +570,19 @@ pub fn normalise<T: Scalar>(
     mean: &[f64],
     std: &[f64],
 ) -> Result<Dataset<T>> {
-    normalise_keeping(pixels, labels, mean, std, true)
+    normalise_keeping(pixels, labels, mean, std, Some(Arc::new(pixels.to_vec())))
 }
 
-/// [`normalise`], keeping a copy of the bytes only if `keep_bytes`.
+/// [`normalise`], keeping `keep` (whose first bytes are `pixels`; see
+/// [`Dataset::keep_bytes`]) as the bytes mini-batches are gathered from, if given.
 fn normalise_keeping<T: Scalar>(
     pixels: &[u8],
     labels: &[u8],
     mean: &[f64],
     std: &[f64],
-    keep_bytes: bool,
+    keep: Option<Arc<Vec<u8>>>,
 ) -> Result<Dataset<T>> {
+    debug_assert!(keep.as_ref().is_none_or(|k| k.starts_with(pixels)));
     let n = labels.len();
     let dim = mean.len();
     if dim == 0 || pixels.len() != n * dim || std.len() != dim {
@@ -608,10 +614,9 @@ fn normalise_keeping<T: Scalar>(
     // The bytes stay with the features: mini-batches are gathered from them (see
     // `Dataset::gather`).
     let set = Dataset::new(x, y, NUM_CLASSES)?;
-    Ok(if keep_bytes {
-        set.keep_bytes(pixels, scale, shift)
-    } else {
-        set
+    Ok(match keep {
+        Some(bytes) => set.keep_bytes(bytes, scale, shift),
+        None => set,
     })
 }
 

@@ -39,9 +39,9 @@ mod source;
 
 pub use augment::{transform_image, Augment, Fill};
 pub use cifar::{
-    check_dir, read_batch, read_batch_records, read_dir, read_dir_records, RawImages, BATCH_FILES,
-    BATCH_MD5, CHANNELS, CHANNEL_DIM, CLASS_NAMES, FILE_BYTES, IMAGE_DIM, IMAGE_SIDE, NUM_CLASSES,
-    RECORDS_PER_FILE, RECORD_BYTES, TEST_FILE, TEST_IMAGES, TRAIN_FILES, TRAIN_IMAGES,
+    check_dir, read_batch, read_batch_records, read_dir, read_dir_records, stamp_path, RawImages,
+    BATCH_FILES, BATCH_MD5, CHANNELS, CHANNEL_DIM, CLASS_NAMES, FILE_BYTES, IMAGE_DIM, IMAGE_SIDE,
+    NUM_CLASSES, RECORDS_PER_FILE, RECORD_BYTES, TEST_FILE, TEST_IMAGES, TRAIN_FILES, TRAIN_IMAGES,
     VERIFIED_STAMP,
 };
 pub use dataset::{Dataset, ImageShape};
