@@ -612,6 +612,22 @@ fn a_batch_file_under_another_name_is_refused_by_its_md5() {
     assert!(read_dir_records(&dir, RECORDS_PER_FILE).is_ok());
 }
 
+/// Fails unless the stamp at `stamp` names every batch file.
+fn assert_stamp_lists_every_file(stamp: &Path) {
+    let text = fs::read_to_string(stamp).expect("a stamp after the first check");
+    for name in BATCH_FILES {
+        assert!(text.contains(name), "{name} not remembered: {text}");
+    }
+}
+
+/// Replaces the test batch of a [`linked_copy`] by a training batch of the same size.
+#[cfg(unix)]
+fn swap_test_batch_for_a_training_batch(dir: &Path) {
+    fs::remove_file(dir.join(TEST_FILE)).unwrap();
+    let real = fs::canonicalize(real_dir().expect("found by linked_copy")).unwrap();
+    std::os::unix::fs::symlink(real.join(TRAIN_FILES[1]), dir.join(TEST_FILE)).unwrap();
+}
+
 #[test]
 #[cfg(unix)]
 fn verified_files_are_remembered_by_a_stamp_until_they_change() {
@@ -621,15 +637,10 @@ fn verified_files_are_remembered_by_a_stamp_until_they_change() {
     };
     read_dir(&dir).unwrap();
     let stamp = dir.join(klayer::data::VERIFIED_STAMP);
-    let text = fs::read_to_string(&stamp).expect("a stamp after the first check");
-    for name in BATCH_FILES {
-        assert!(text.contains(name), "{name} not remembered: {text}");
-    }
+    assert_stamp_lists_every_file(&stamp);
     // The stamp is keyed by the file: swapping the test batch for another file with the same
     // size is noticed (new inode and change time), even though the stamp still lists it.
-    fs::remove_file(dir.join(TEST_FILE)).unwrap();
-    let real = fs::canonicalize(real_dir().expect("found by linked_copy")).unwrap();
-    std::os::unix::fs::symlink(real.join(TRAIN_FILES[1]), dir.join(TEST_FILE)).unwrap();
+    swap_test_batch_for_a_training_batch(&dir);
     assert!(matches!(read_dir(&dir), Err(Error::BadChecksum { .. })));
 }
 
@@ -653,15 +664,10 @@ fn a_read_only_data_directory_is_remembered_in_the_user_cache_and_a_swapped_file
         return;
     };
     assert!(!stamp.starts_with(&dir), "{}", stamp.display());
-    let text = fs::read_to_string(&stamp).expect("a stamp in the user's cache directory");
-    for name in BATCH_FILES {
-        assert!(text.contains(name), "{name} not remembered: {text}");
-    }
+    assert_stamp_lists_every_file(&stamp);
     // The test batch swapped for a training batch of the same size: found out, though the
     // directory is read-only again and its stamp lists the test batch.
-    fs::remove_file(dir.join(TEST_FILE)).unwrap();
-    let real = fs::canonicalize(real_dir().expect("found by linked_copy")).unwrap();
-    std::os::unix::fs::symlink(real.join(TRAIN_FILES[1]), dir.join(TEST_FILE)).unwrap();
+    swap_test_batch_for_a_training_batch(&dir);
     set_mode(0o555);
     let swapped = read_dir(&dir);
     set_mode(0o755);
