@@ -217,8 +217,12 @@ fn read_batch_into(
     const BLOCK_RECORDS: usize = 64;
     let mut file = fs::File::open(path).map_err(|e| missing_or_io(path, e))?;
     let mut hasher = md5.map(|_| Md5::new());
-    let mut buf = vec![0u8; BLOCK_RECORDS.min(records.max(1)) * RECORD_BYTES];
-    let changed = |read: u64| bad_size(path, read, expected);
+    let mut buf = vec![0u8; BLOCK_RECORDS.min(records) * RECORD_BYTES];
+    // The file changed size since it was checked: its size now (at least `read` bytes if the
+    // file system no longer tells).
+    let changed = |file: &fs::File, read: u64| {
+        bad_size(path, file.metadata().map_or(read, |m| m.len()), expected)
+    };
     let mut record = 0;
     // Reported after the md5: a file with the wrong md5 is the wrong file, whatever it holds.
     let mut bad_label = None;
@@ -229,7 +233,7 @@ fn read_batch_into(
         let block = &mut buf[..labs.len() * RECORD_BYTES];
         file.read_exact(block).map_err(|e| match e.kind() {
             // The file shrank since its size was checked.
-            io::ErrorKind::UnexpectedEof => changed((record * RECORD_BYTES) as u64),
+            io::ErrorKind::UnexpectedEof => changed(&file, (record * RECORD_BYTES) as u64),
             _ => missing_or_io(path, e),
         })?;
         if let Some(h) = hasher.as_mut() {
@@ -256,7 +260,7 @@ fn read_batch_into(
     // The file grew since its size was checked.
     let mut extra = [0u8; 1];
     if file.read(&mut extra).map_err(|e| missing_or_io(path, e))? != 0 {
-        return Err(changed(expected + 1));
+        return Err(changed(&file, expected + 1));
     }
     if let (Some(h), Some(want)) = (hasher, md5) {
         let actual = format!("{:x}", h.finalize());
@@ -447,10 +451,12 @@ impl Stamp {
                 .ok()
                 .and_then(|b| serde_json::from_slice(&b).ok())
         };
-        stamp_path(dir)
-            .and_then(parse)
-            .or_else(|| parse(dir.join(VERIFIED_STAMP)))
-            .unwrap_or_default()
+        let local = dir.join(VERIFIED_STAMP);
+        match stamp_path(dir) {
+            Some(path) if path != local => parse(path).or_else(|| parse(local)),
+            _ => parse(local),
+        }
+        .unwrap_or_default()
     }
 
     /// True if `dir/name` is, by its key, the file that was found to have md5 `want`.
