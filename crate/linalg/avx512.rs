@@ -7,13 +7,16 @@
 //! Register blocks have sizes fixed at compile time (const generics), so the accumulators
 //! stay in registers; edge blocks get their own instances.
 //!
-//! `x Wᵀ` runs over panels of 1,024 values of `k` ([`super::blocked`]), each panel of `x`
-//! copied into rows 1,040 floats apart, and a block's sixteen dot products are summed across
-//! their lanes by one shuffle tree ([`sum16`]) rather than sixteen separate reductions. On the
-//! 2-core AMD EPYC with AVX-512 of docs/SPEED.md (FMA peak 504–520 GFLOP/s on two threads),
-//! this took 100×50×3072 on two threads from 120–121 to 79–104 µs at best (four runs), and
-//! 100×512×3072 from 1,241–1,281 to 729–802 µs (`cargo bench --bench linalg`). The panels were 512, 768,
-//! 1,024, 1,536 or 3,072 values wide, with or without the copy, to within the noise.
+//! `x Wᵀ` runs over panels of 1,024 values of `k` ([`super::blocked`]) and reads `x` in place,
+//! and a block's dot products are summed across their lanes sixteen at a time by one shuffle
+//! tree ([`sum16`]) rather than by separate reductions. On the 2-core AMD EPYC with AVX-512 of
+//! docs/SPEED.md (FMA peak 504–576 GFLOP/s on two threads), the shuffle tree and the panels
+//! took 100×50×3072 on two threads from 120–121 to 79–104 µs at best (four runs), and
+//! 100×512×3072 from 1,241–1,281 to 729–802 µs (`cargo bench --bench linalg`); the block of
+//! 4 × 5 ([`MR`], [`NR`]) then took them to 77 and 683 µs. The panels were 512, 768, 1,024,
+//! 1,536 or 3,072 values wide to within the noise. Each panel of `x` used to be copied into
+//! rows 1,040 floats apart (rows 12 KB apart share sets of L1); within a training step the
+//! copy cost more than it saved (see [`BLOCKING`]).
 //!
 //! Callers check `is_x86_feature_detected!("avx512f")` and the shapes; see [`super`].
 
@@ -24,23 +27,35 @@ use std::arch::x86_64::*;
 
 use super::blocked::{self, BlockArgs, Blocking};
 
-/// Rows of `x` and of `w` per register block of [`block`]: 4 × 4 accumulators of 16 lanes,
-/// whose sixteen sums one shuffle tree takes ([`sum16`]).
+/// Rows of `x` and of `w` per register block of [`block`]: 4 × 5 accumulators of 16 lanes
+/// (with the 4 rows of `x` and one of `w`, 25 of the 32 registers), whose twenty sums two
+/// shuffle trees take ([`sum16`]). Against 4 × 4, a fifth fewer loads of `x` per FMA:
+/// 100×50×3072 on two threads took 77–78 µs instead of 84–89 (best and median of 300),
+/// 100×512×3072 683–693 instead of 748–775 (`cargo bench --bench linalg`, in turn; 4 × 6 and
+/// 5 × 4 were no faster than 4 × 4, and 5 × 5 runs out of registers).
 const MR: usize = 4;
-const NR: usize = 4;
+const NR: usize = 5;
 /// How [`super::blocked::dot_rows`] lays this kernel's register blocks over the operands.
 pub(super) const BLOCKING: Blocking = Blocking {
     mr: MR,
     nr: NR,
-    // A block's 4 rows of `w` (16 KB) stay in L1 (48 KB) while the panel of `x` streams
+    // A block's 5 rows of `w` (20 KB) stay in L1 (48 KB) while the panel of `x` streams
     // from L2; a sum over 64 steps of 16 lanes per reduction.
     kc: 1024,
     mc: 100,
-    // Every layer with more than one panel: the copy cost nothing measurable at 50 rows of `w`.
-    copy_min_n: 0,
+    // Never: at 12 rows a block (4 of `x`, 5 of `w`) a set of the 12-way L1 holds them all,
+    // and in a training step the copy cost more than it saved (the first layer's forward
+    // product took 0.073 ms per step without it, 0.083 with it; the wide net's 0.71–0.73
+    // against 0.77; `klayer bench`, in turn).
+    copy_min_n: usize::MAX,
     // Rows 1,024 floats (4 KB) apart would all share the same sets of L1.
     copy_pad: 16,
 };
+/// Rows of `dW` per register block of [`outer_block`]: 6 × 4 accumulators of 16 lanes, and
+/// 4 loads of `x` and 6 broadcasts of `dy` per 24 FMAs (4 × 4 needed 8 per 16). 100×50×3072
+/// on two threads took 61 µs instead of 74 (best of 300, `cargo bench --bench linalg`), 92 %
+/// of the FMA peak; 5 rows took 61–62, 7 would not fit in the registers.
+const OUTER_NR: usize = 6;
 /// Vectors of 16 lanes per column block of `dW`.
 const VECS: usize = 4;
 /// Columns of `dW` per column block.
@@ -127,23 +142,26 @@ unsafe fn dot_block<const IB: usize, const JB: usize>(
             }
         }
     }
-    let mut v = [_mm512_setzero_ps(); 16];
-    for a in 0..IB {
-        for b in 0..JB {
-            v[a * NR + b] = acc[a][b];
+    // The block's sums, sixteen per shuffle tree, in row-major order.
+    let mut sums = [0.0f32; 32];
+    for (g, out) in sums
+        .chunks_exact_mut(16)
+        .enumerate()
+        .take((IB * JB).div_ceil(16))
+    {
+        let mut v = [_mm512_setzero_ps(); 16];
+        for (f, v) in v.iter_mut().enumerate() {
+            let at = 16 * g + f;
+            if at < IB * JB {
+                *v = acc[at / JB][at % JB];
+            }
         }
+        _mm512_storeu_ps(out.as_mut_ptr(), sum16(&v));
     }
-    let mut sums = [0.0f32; 16];
-    _mm512_storeu_ps(sums.as_mut_ptr(), sum16(&v));
     for a in 0..IB {
         let yr = y.add(a * ldy);
-        if JB == NR {
-            let s = _mm_loadu_ps(sums.as_ptr().add(a * NR));
-            _mm_storeu_ps(yr, _mm_add_ps(_mm_loadu_ps(yr), s));
-        } else {
-            for b in 0..JB {
-                *yr.add(b) += sums[a * NR + b];
-            }
+        for b in 0..JB {
+            *yr.add(b) += sums[a * JB + b];
         }
     }
 }
@@ -157,7 +175,9 @@ unsafe fn dot_block<const IB: usize, const JB: usize>(
 /// nothing else accesses during the call.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn block(ib: usize, jb: usize, args: BlockArgs) {
-    blocked::dispatch!(dot_block, ib, jb, args; 4, 4; 4, 3; 4, 2; 4, 1; 3, 4; 3, 3; 3, 2; 3, 1; 2, 4; 2, 3; 2, 2; 2, 1; 1, 4; 1, 3; 1, 2; 1, 1);
+    blocked::dispatch!(dot_block, ib, jb, args;
+        4, 5; 4, 4; 4, 3; 4, 2; 4, 1; 3, 5; 3, 4; 3, 3; 3, 2; 3, 1;
+        2, 5; 2, 4; 2, 3; 2, 2; 2, 1; 1, 5; 1, 4; 1, 3; 1, 2; 1, 1);
 }
 
 /// Rows `j0..j0+JB` of `dw` for the column block starting at `c0`.
@@ -220,13 +240,15 @@ pub unsafe fn outer_cols(
         while j < n {
             let shape = (m, n, k);
             let (d, xp) = (dy.as_ptr(), x.as_ptr());
-            match (n - j).min(NR) {
+            match (n - j).min(OUTER_NR) {
+                6 => outer_block::<6>(d, xp, dw, shape, j, c0, &masks),
+                5 => outer_block::<5>(d, xp, dw, shape, j, c0, &masks),
                 4 => outer_block::<4>(d, xp, dw, shape, j, c0, &masks),
                 3 => outer_block::<3>(d, xp, dw, shape, j, c0, &masks),
                 2 => outer_block::<2>(d, xp, dw, shape, j, c0, &masks),
                 _ => outer_block::<1>(d, xp, dw, shape, j, c0, &masks),
             }
-            j += NR;
+            j += OUTER_NR;
         }
         c0 += width;
     }

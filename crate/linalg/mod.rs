@@ -82,9 +82,16 @@ const SPLIT_W_MIN_ROWS: usize = 128;
 /// See [`SPLIT_W_MIN_ROWS`].
 const SPLIT_W_MIN_K: usize = 512;
 
-/// Above this many output rows (a layer's width), `gemm`'s packed kernel beats the AVX-512
-/// in-place one for `dyᵀ x` (measured at 512: 3.8 against 4.9 ms on one core).
-const OUTER_KERNEL_MAX_N: usize = 128;
+/// Up to this many output rows (a layer's width) and [`OUTER_KERNEL_MAX_M`] rows of `dy` (a
+/// mini-batch), the AVX-512 in-place kernel for `dyᵀ x` is at least as fast as `gemm`'s
+/// packed one (`cargo bench --bench linalg`, best of 300 on the 2-core AVX-512 EPYC of
+/// docs/SPEED.md: at 100×512×3072, 618 against 624 µs on two threads and 1,211 against 1,209
+/// on one). At 1,024 rows `gemm` is 5 % faster on one thread.
+const OUTER_KERNEL_MAX_N: usize = 512;
+/// See [`OUTER_KERNEL_MAX_N`]: above this many rows of `dy`, a 64-column strip of `x` no longer
+/// stays in L1 while each block of rows of `dW` runs over it, and `gemm` is faster (at
+/// 500×512×3072, 3,246 against 3,448 µs on two threads).
+const OUTER_KERNEL_MAX_M: usize = 128;
 
 fn as_f32<T: Scalar>(s: &[T]) -> Option<&[f32]> {
     (TypeId::of::<T>() == TypeId::of::<f32>())
@@ -295,7 +302,7 @@ pub fn matmul_tn<T: Scalar>(dy: ArrayView2<T>, x: ArrayView2<T>, mut dw: ArrayVi
         return matmul_into(dy.t(), x, dw, false);
     }
     #[cfg(target_arch = "x86_64")]
-    if kernels() == Kernels::Avx512 && n <= OUTER_KERNEL_MAX_N {
+    if kernels() == Kernels::Avx512 && n <= OUTER_KERNEL_MAX_N && m <= OUTER_KERNEL_MAX_M {
         if let (Some(dys), Some(xs), Some(dws)) = (
             dy.as_slice().and_then(as_f32),
             x.as_slice().and_then(as_f32),
@@ -682,6 +689,10 @@ mod tests {
             (5000, 50, 64),
             (1201, 130, 77),
             (100, 130, 1100),
+            // Every edge size of the register blocks: widths 9 and 17 leave 3 rows of `dW`
+            // after blocks of 6, and 4 and 2 rows of `W` after blocks of 5.
+            (9, 9, 33),
+            (100, 17, 70),
         ] {
             let x =
                 Array::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 23) as f32 / 23.0 - 0.5);
