@@ -165,20 +165,23 @@ fn normalised_bytes() -> Dataset<f32> {
     normalise(&pixels, &labels, &mean, &std).unwrap()
 }
 
-/// The batches (images and labels) `stream` gives for `steps` steps, by both ways of taking
-/// the next one (`with_next` on even steps, `with_next_job` with the gathering run alongside
-/// on odd ones).
+/// The batches (images and labels) `stream` gives for `steps` steps, by every way of taking
+/// the next one: `with_next`, and `with_next_job` with the gathering run on another thread,
+/// shared by two threads, or left to run after the step.
 fn batches_of(stream: &mut BatchStream<'_, f32>, steps: usize) -> Vec<(Array2<f32>, Vec<usize>)> {
     (0..steps)
         .map(|t| {
-            if t % 2 == 0 {
-                stream.with_next(|x, y| (x.to_owned(), y.to_vec()))
-            } else {
-                stream.with_next_job(|x, y, gather| {
-                    let ((), ()) = rayon::join(|| (), || gather.run());
-                    (x.to_owned(), y.to_vec())
-                })
+            if t % 4 == 0 {
+                return stream.with_next(|x, y| (x.to_owned(), y.to_vec()));
             }
+            stream.with_next_job(|x, y, gather| {
+                match t % 4 {
+                    1 => rayon::join(|| (), || gather.run()),
+                    2 => rayon::join(|| gather.run(), || gather.run()),
+                    _ => ((), ()),
+                };
+                (x.to_owned(), y.to_vec())
+            })
         })
         .collect()
 }

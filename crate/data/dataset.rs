@@ -25,6 +25,10 @@ impl std::fmt::Debug for Bytes {
     }
 }
 
+/// Rows per block of a gathered mini-batch (about 100 KB of CIFAR-10 images in f32): the unit
+/// of [`Dataset::gather`]'s parallel work and of a shared [`crate::train::Gather`].
+pub(crate) const GATHER_BLOCK_ROWS: usize = 8;
+
 /// `out[j] = T::of(px[j] as f64 * scale[j] + shift[j])`: one normalised image from its bytes
 /// (the one definition [`crate::data::normalise`] and mini-batch gathering share).
 pub(crate) fn decode_bytes<T: Scalar>(px: &[u8], scale: &[f64], shift: &[f64], out: &mut [T]) {
@@ -258,76 +262,88 @@ impl<T: Scalar> Dataset<T> {
         decoded: Option<&[AtomicBool]>,
     ) {
         use rayon::prelude::*;
-        /// Rows per parallel block (about 100 KB of CIFAR-10 images in f32).
-        const BLOCK_ROWS: usize = 8;
-        /// Columns per strip of a block decoded from bytes: 8 KB of scales and shifts.
-        const DECODE_STRIP: usize = 512;
+        self.prepare_batch(idx, x, y);
+        let dim = self.dim();
+        let out = x
+            .as_slice_mut()
+            .expect("a standard-layout array is one slice");
+        let block = (GATHER_BLOCK_ROWS * dim).max(1);
+        if idx.len() * dim * std::mem::size_of::<T>() < (1 << 18) {
+            for (out, rows) in out.chunks_mut(block).zip(idx.chunks(GATHER_BLOCK_ROWS)) {
+                self.gather_rows(rows, out, decoded);
+            }
+        } else {
+            out.par_chunks_mut(block)
+                .zip(idx.par_chunks(GATHER_BLOCK_ROWS))
+                .for_each(|(out, rows)| self.gather_rows(rows, out, decoded));
+        }
+    }
+
+    /// Makes `x` a standard-layout buffer of `idx.len()` rows (keeping it if it is one) and
+    /// `y` the labels of the rows `idx`: what [`Dataset::gather_rows`] then fills in.
+    pub(crate) fn prepare_batch(&self, idx: &[usize], x: &mut Array2<T>, y: &mut Vec<usize>) {
         if x.dim() != (idx.len(), self.dim()) || !x.is_standard_layout() {
             *x = crate::linalg::zeros_aligned((idx.len(), self.dim()));
         }
         y.clear();
         y.extend(idx.iter().map(|&i| self.y[i]));
+    }
+
+    /// The features of the rows `rows` into `out` (`rows.len()` rows of [`Dataset::dim`]
+    /// values): copied, or, with `decoded` (see [`Dataset::gather`]), decoded from their bytes
+    /// a strip of columns at a time, so that the strip's scales and shifts stay in L1 for all
+    /// the rows (a whole row's are 48 KB at 3,072 columns: per row, they came from L2), and
+    /// the strip's bytes of every row are asked for one strip ahead.
+    pub(crate) fn gather_rows(
+        &self,
+        rows: &[usize],
+        out: &mut [T],
+        decoded: Option<&[AtomicBool]>,
+    ) {
+        /// Columns per strip of rows decoded from bytes: 8 KB of scales and shifts.
+        const DECODE_STRIP: usize = 512;
         let dim = self.dim();
         if dim == 0 {
             return;
         }
-        let bytes = self.bytes.as_ref().zip(decoded);
         let copy_row = |dst: &mut [T], i: usize| match self.x.row(i).to_slice() {
             // A plain memcpy: several times faster than an element-wise assign.
             Some(src) => dst.copy_from_slice(src),
             None => dst.iter_mut().zip(self.x.row(i)).for_each(|(d, &s)| *d = s),
         };
-        // The rows `rows` into `block`: copied, or decoded from their bytes a strip of
-        // columns at a time, so that the strip's scales and shifts stay in L1 for all the rows
-        // (a whole row's are 48 KB at 3,072 columns: per row, they came from L2), and the
-        // strip's bytes of every row are asked for one strip ahead.
-        let get_rows = |block: &mut [T], rows: &[usize]| {
-            let Some((b, flags)) = bytes else {
-                for (dst, &i) in block.chunks_exact_mut(dim).zip(rows) {
+        let Some((b, flags)) = self.bytes.as_ref().zip(decoded) else {
+            for (dst, &i) in out.chunks_exact_mut(dim).zip(rows) {
+                copy_row(dst, i);
+            }
+            return;
+        };
+        let strip = |s: usize| s..(s + DECODE_STRIP).min(dim);
+        for &i in rows {
+            prefetch(&b.pixels[i * dim..][strip(0)]);
+        }
+        for s in (0..dim).step_by(DECODE_STRIP) {
+            let (cols, ahead) = (strip(s), s + DECODE_STRIP);
+            for (dst, &i) in out.chunks_exact_mut(dim).zip(rows) {
+                let px = &b.pixels[i * dim..(i + 1) * dim];
+                if ahead < dim {
+                    prefetch(&px[strip(ahead)]);
+                }
+                let (scale, shift) = (&b.scale[cols.clone()], &b.shift[cols.clone()]);
+                decode_bytes(&px[cols.clone()], scale, shift, &mut dst[cols.clone()]);
+            }
+        }
+        for (dst, &i) in out.chunks_exact_mut(dim).zip(rows) {
+            if !flags[i].load(Ordering::Relaxed) {
+                let same = dst
+                    .iter()
+                    .zip(self.x.row(i))
+                    .all(|(d, s)| d.as_f64().to_bits() == s.as_f64().to_bits());
+                if same {
+                    flags[i].store(true, Ordering::Relaxed);
+                } else {
                     copy_row(dst, i);
                 }
-                return;
-            };
-            let strip = |s: usize| s..(s + DECODE_STRIP).min(dim);
-            for &i in rows {
-                prefetch(&b.pixels[i * dim..][strip(0)]);
             }
-            for s in (0..dim).step_by(DECODE_STRIP) {
-                let (cols, ahead) = (strip(s), s + DECODE_STRIP);
-                for (dst, &i) in block.chunks_exact_mut(dim).zip(rows) {
-                    let px = &b.pixels[i * dim..(i + 1) * dim];
-                    if ahead < dim {
-                        prefetch(&px[strip(ahead)]);
-                    }
-                    let (scale, shift) = (&b.scale[cols.clone()], &b.shift[cols.clone()]);
-                    decode_bytes(&px[cols.clone()], scale, shift, &mut dst[cols.clone()]);
-                }
-            }
-            for (dst, &i) in block.chunks_exact_mut(dim).zip(rows) {
-                if !flags[i].load(Ordering::Relaxed) {
-                    let same = dst
-                        .iter()
-                        .zip(self.x.row(i))
-                        .all(|(d, s)| d.as_f64().to_bits() == s.as_f64().to_bits());
-                    if same {
-                        flags[i].store(true, Ordering::Relaxed);
-                    } else {
-                        copy_row(dst, i);
-                    }
-                }
-            }
-        };
-        let out = x
-            .as_slice_mut()
-            .expect("a standard-layout array is one slice");
-        if idx.len() * dim * std::mem::size_of::<T>() < (1 << 18) {
-            for (block, rows) in out.chunks_mut(BLOCK_ROWS * dim).zip(idx.chunks(BLOCK_ROWS)) {
-                get_rows(block, rows);
-            }
-        } else {
-            out.par_chunks_mut(BLOCK_ROWS * dim)
-                .zip(idx.par_chunks(BLOCK_ROWS))
-                .for_each(|(block, rows)| get_rows(block, rows));
         }
     }
 

@@ -157,27 +157,34 @@ impl<T: Scalar> Network<T> {
     }
 
     /// [`Network::grads`], running `job` on another rayon thread while the layers after the
-    /// first do their forward and backward passes.
+    /// first do their forward and backward passes, and once more on this thread when they are
+    /// done.
     ///
     /// Those layers are small, between the first layer's two large products, which use all
     /// threads; most of their work (BN, ReLU, products under
     /// [`crate::linalg::PARALLEL_THRESHOLD`]) runs on one thread. The trainer gathers the next
     /// mini-batch there (see [`crate::train::BatchStream::with_next_job`]), where a core would
-    /// otherwise wait; a product of theirs large enough to split takes the other thread once
-    /// the job is done. The
-    /// gradients are exactly those of [`Network::grads`]; `job` runs exactly once, also when
-    /// the input is refused.
+    /// otherwise wait. A job that takes its work in parts, like [`crate::train::Gather::run`],
+    /// is shared by the two calls: this thread takes up what is left once its layers are done,
+    /// and the other can leave its job between parts to take up half of a product the layers
+    /// split. The gradients are exactly those of [`Network::grads`]. `job` is called twice,
+    /// and once when the input is refused: a job that must do its work once keeps track of
+    /// what it has done.
     ///
     /// # Example
     /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use ndarray::Array2;
     /// use klayer::net::NetConfig;
     /// let mut net = NetConfig::new(&[8]).input(4).classes(3).build::<f64>().unwrap();
     /// let x = Array2::from_shape_fn((5, 4), |(i, j)| (i + j) as f64 / 10.0);
     /// let mut twin = net.clone();
-    /// let mut ran = false;
-    /// let loss = net.grads_alongside(x.view(), &[0, 1, 2, 1, 0], 0.01, || ran = true).unwrap();
-    /// assert!(ran);
+    /// let calls = AtomicUsize::new(0);
+    /// let job = || {
+    ///     calls.fetch_add(1, Ordering::Relaxed);
+    /// };
+    /// let loss = net.grads_alongside(x.view(), &[0, 1, 2, 1, 0], 0.01, job).unwrap();
+    /// assert_eq!(calls.load(Ordering::Relaxed), 2);
     /// assert_eq!(loss, twin.grads(x.view(), &[0, 1, 2, 1, 0], 0.01).unwrap());
     /// assert_eq!(net, twin);
     /// ```
@@ -186,7 +193,7 @@ impl<T: Scalar> Network<T> {
         x: ArrayView2<T>,
         y: &[usize],
         lambda: f64,
-        job: impl FnOnce() + Send,
+        job: impl Fn() + Sync,
     ) -> Result<f64> {
         self.grads_timed(x, y, lambda, job).map(|(loss, _)| loss)
     }
@@ -211,14 +218,14 @@ impl<T: Scalar> Network<T> {
         x: ArrayView2<T>,
         y: &[usize],
         lambda: f64,
-        job: impl FnOnce() + Send,
+        job: impl Fn() + Sync,
     ) -> Result<(f64, StepPhases)> {
         if let Err(e) = self.check_input(&x, Some(y)) {
             job();
             return Err(e);
         }
         let Some((first, rest)) = self.layers.split_first_mut() else {
-            let ((), job) = timed(job);
+            let ((), job) = timed(&job);
             let (loss, _) = softmax_cross_entropy(x, y);
             return Ok((
                 loss,
@@ -229,8 +236,17 @@ impl<T: Scalar> Network<T> {
             ));
         };
         let (out, first_forward) = timed(|| first.forward(x, Mode::Train));
-        let ((((loss, dy), layers), ((), job)), layers_and_job) =
-            timed(|| rayon::join(|| timed(|| rest_grads(rest, out.view(), y)), || timed(job)));
+        let ((((loss, dy), layers), ((), job_time)), layers_and_job) = timed(|| {
+            rayon::join(
+                || {
+                    let done = timed(|| rest_grads(rest, out.view(), y));
+                    // What is left of the job, shared with the other thread.
+                    job();
+                    done
+                },
+                || timed(&job),
+            )
+        });
         let (_, first_backward) = timed(|| first.backward(x, out.view(), dy, false));
         if lambda != 0.0 {
             let two_lambda = T::of(2.0 * lambda);
@@ -241,7 +257,7 @@ impl<T: Scalar> Network<T> {
         let phases = StepPhases {
             first_forward,
             layers,
-            job,
+            job: job_time,
             layers_and_job,
             first_backward,
         };

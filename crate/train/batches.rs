@@ -1,12 +1,13 @@
 //! Mini-batches in shuffled order, the next one gathered while the current one is in use.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use ndarray::{Array2, ArrayViewMut2};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::data::Dataset;
+use crate::data::{Dataset, GATHER_BLOCK_ROWS};
 use crate::Scalar;
 
 /// An endless stream of mini-batches of a [`Dataset`]: the images are shuffled, cut into
@@ -15,11 +16,12 @@ use crate::Scalar;
 ///
 /// Gathering 100 random rows of 3,072 values out of a data set that does not fit in cache is
 /// bound by memory traffic. A set normalised from bytes ([`crate::data::normalise`], which
-/// the loaders use) is gathered from its bytes, a quarter of the traffic of f32 features, and
-/// by all threads; and [`BatchStream::with_next`] gathers
-/// the *following* batch on another rayon thread while the caller works on the current one,
-/// and [`BatchStream::with_next_job`] lets the caller choose when (the trainer runs it while
-/// the small layers work on one thread, see [`crate::net::Network::grads_alongside`]).
+/// the loaders use) is gathered from its bytes, a quarter of the traffic of f32 features;
+/// [`BatchStream::with_next`] gathers the *following* batch on another rayon thread while the
+/// caller works on the current one, and [`BatchStream::with_next_job`] lets the caller choose
+/// when, and with how many threads (the trainer gathers it while the small layers work on one
+/// thread, and that thread helps when they are done: see [`Gather::run`] and
+/// [`crate::net::Network::grads_alongside`]).
 /// The sequence of batches depends only on the data, the batch size and the random generator,
 /// never on the number of threads.
 ///
@@ -115,8 +117,9 @@ impl<'a, T: Scalar> BatchStream<'a, T> {
 
     /// Runs `f` on the next mini-batch like [`BatchStream::with_next`], and hands it the
     /// gathering of the batch after it as a [`Gather`] job to run where it costs least (on
-    /// another thread, alongside work that leaves a core idle). If `f` drops the job without
-    /// running it, it runs after `f` returns, so the stream of batches is the same either way.
+    /// another thread, alongside work that leaves a core idle). Whatever part of the job `f`
+    /// has not run (all of it, if `f` never calls [`Gather::run`]) runs after `f` returns, so
+    /// the stream of batches is the same either way.
     ///
     /// # Example
     /// ```
@@ -133,7 +136,8 @@ impl<'a, T: Scalar> BatchStream<'a, T> {
     ///     let labels = a.with_next_job(|_, y, gather| {
     ///         let labels = y.to_vec();
     ///         if step % 2 == 0 {
-    ///             rayon::join(|| (), || gather.run());
+    ///             // Two threads may share the job.
+    ///             rayon::join(|| gather.run(), || gather.run());
     ///         }
     ///         labels
     ///     });
@@ -142,49 +146,73 @@ impl<'a, T: Scalar> BatchStream<'a, T> {
     /// ```
     pub fn with_next_job<R>(
         &mut self,
-        f: impl FnOnce(ArrayViewMut2<'_, T>, &[usize], Gather<'_, T>) -> R,
+        f: impl FnOnce(ArrayViewMut2<'_, T>, &[usize], &Gather<'_, T>) -> R,
     ) -> R {
         let idx = self.advance();
-        let mut done = false;
         let out = {
             let (cx, cy) = &mut self.current;
             let (nx, ny) = &mut self.next;
+            let order = &self.order[idx];
+            self.data.prepare_batch(order, nx, ny);
+            let dim = self.data.dim();
+            let flat = nx.as_slice_mut().expect("a prepared batch is one slice");
+            let block = (GATHER_BLOCK_ROWS * dim).max(1);
             let job = Gather {
                 data: self.data,
-                order: &self.order[idx.clone()],
-                x: nx,
-                y: ny,
+                blocks: flat
+                    .chunks_mut(block)
+                    .zip(order.chunks(GATHER_BLOCK_ROWS))
+                    .map(|b| Mutex::new(Some(b)))
+                    .collect(),
+                next: AtomicUsize::new(0),
                 decoded: self.decoded.as_deref(),
-                done: &mut done,
             };
-            f(cx.view_mut(), cy.as_slice(), job)
+            let out = f(cx.view_mut(), cy.as_slice(), &job);
+            job.run();
+            out
         };
-        if !done {
-            let (nx, ny) = &mut self.next;
-            let decoded = self.decoded.as_deref();
-            self.data.gather(&self.order[idx], nx, ny, decoded);
-        }
         std::mem::swap(&mut self.current, &mut self.next);
         out
     }
 }
 
 /// The gathering of a [`BatchStream`]'s next mini-batch, handed out by
-/// [`BatchStream::with_next_job`]: [`Gather::run`] copies its images and labels.
+/// [`BatchStream::with_next_job`]: [`Gather::run`] copies its images, a block of rows at a
+/// time.
 #[derive(Debug)]
 pub struct Gather<'s, T: Scalar> {
     data: &'s Dataset<T>,
-    order: &'s [usize],
-    x: &'s mut Array2<T>,
-    y: &'s mut Vec<usize>,
+    /// The batch's blocks of rows: where each goes and which rows of the data set it holds;
+    /// taken (left `None`) by the call that gathers it.
+    #[allow(clippy::type_complexity)]
+    blocks: Vec<Mutex<Option<(&'s mut [T], &'s [usize])>>>,
+    /// The first block no call has taken yet.
+    next: AtomicUsize,
     decoded: Option<&'s [AtomicBool]>,
-    done: &'s mut bool,
 }
 
 impl<T: Scalar> Gather<'_, T> {
-    /// Copies the batch's images and labels out of the data set.
-    pub fn run(self) {
-        self.data.gather(self.order, self.x, self.y, self.decoded);
-        *self.done = true;
+    /// Gathers the blocks of the batch that no call has taken yet, one block at a time, and
+    /// returns when none is left. Threads that call it at once share the blocks, so a thread
+    /// that finishes its own work early can call it to help (the trainer's does, once the
+    /// layers after the first are done: see [`crate::net::Network::grads_alongside`]).
+    /// Between blocks it runs one task that other threads have queued, if there is one
+    /// (`rayon::yield_now`): those are the parts of the layers' products, which should not
+    /// wait for the gathering.
+    pub fn run(&self) {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(block) = self.blocks.get(i) else {
+                return;
+            };
+            // The lock is held only to take the block, never while gathering it.
+            let taken = block.lock().ok().and_then(|mut b| b.take());
+            if let Some((out, rows)) = taken {
+                self.data.gather_rows(rows, out, self.decoded);
+            }
+            if i + 1 < self.blocks.len() {
+                rayon::yield_now();
+            }
+        }
     }
 }
