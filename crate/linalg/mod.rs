@@ -489,6 +489,18 @@ pub fn on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     result
 }
 
+/// Between the parts of a job that runs beside a training run (the gathering of the next
+/// mini-batch, [`crate::train::Gather::run`]): on [`on_worker`]'s helper, runs one task the
+/// run has queued, if there is one, so that half of a product the run split does not wait for
+/// the job. On a thread inside a run of its own (the seeds of `klayer train --seeds`) it does
+/// nothing: a task queued there may be a step of another run, and taking it up between two
+/// blocks of a gathering made three seeds 1.04 times as long.
+pub(crate) fn let_queued_products_first() {
+    if RUNS_HERE.get() == 0 {
+        rayon::yield_now();
+    }
+}
+
 thread_local! {
     /// How many [`on_worker`] runs this thread is inside: more than one when, waiting for a
     /// task of its run, it took up another run.

@@ -196,9 +196,9 @@ impl<T: Scalar> Gather<'_, T> {
     /// returns when none is left. Threads that call it at once share the blocks, so a thread
     /// that finishes its own work early can call it to help (the trainer's does, once the
     /// layers after the first are done: see [`crate::net::Network::grads_alongside`]).
-    /// Between blocks it runs one task that other threads have queued, if there is one
-    /// (`rayon::yield_now`): those are the parts of the layers' products, which should not
-    /// wait for the gathering.
+    /// Between blocks, on the helper thread of a training run, it runs one task that the run
+    /// has queued, if there is one ([`crate::linalg::let_queued_products_first`]): half of a
+    /// product of the layers, which should not wait for the gathering.
     pub fn run(&self) {
         loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
@@ -211,7 +211,7 @@ impl<T: Scalar> Gather<'_, T> {
                 self.data.gather_rows(rows, out, self.decoded);
             }
             if i + 1 < self.blocks.len() {
-                rayon::yield_now();
+                crate::linalg::let_queued_products_first();
             }
         }
     }
