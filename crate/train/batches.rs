@@ -197,7 +197,7 @@ impl<T: Scalar> Gather<'_, T> {
     /// that finishes its own work early can call it to help (the trainer's does, once the
     /// layers after the first are done: see [`crate::net::Network::grads_alongside`]).
     /// Between blocks, on the helper thread of a training run, it runs one task that the run
-    /// has queued, if there is one ([`crate::linalg::let_queued_products_first`]): half of a
+    /// has queued, if there is one (`linalg::let_queued_products_first`): half of a
     /// product of the layers, which should not wait for the gathering.
     pub fn run(&self) {
         loop {
