@@ -26,8 +26,9 @@ impl std::fmt::Debug for Bytes {
 }
 
 /// Rows per block of a gathered mini-batch (about 100 KB of CIFAR-10 images in f32): the unit
-/// of [`Dataset::gather`]'s parallel work and of a shared [`crate::train::Gather`].
-pub(crate) const GATHER_BLOCK_ROWS: usize = 8;
+/// of [`Dataset::gather`]'s parallel work and of a shared [`crate::train::Gather`]
+/// ([`Dataset::batch_blocks`]).
+const GATHER_BLOCK_ROWS: usize = 8;
 
 /// `out[j] = T::of(px[j] as f64 * scale[j] + shift[j])`: one normalised image from its bytes
 /// (the one definition [`crate::data::normalise`] and mini-batch gathering share).
@@ -262,31 +263,39 @@ impl<T: Scalar> Dataset<T> {
         decoded: Option<&[AtomicBool]>,
     ) {
         use rayon::prelude::*;
-        self.prepare_batch(idx, x, y);
-        let dim = self.dim();
-        let out = x
-            .as_slice_mut()
-            .expect("a standard-layout array is one slice");
-        let block = (GATHER_BLOCK_ROWS * dim).max(1);
-        if idx.len() * dim * std::mem::size_of::<T>() < (1 << 18) {
-            for (out, rows) in out.chunks_mut(block).zip(idx.chunks(GATHER_BLOCK_ROWS)) {
+        let small = idx.len() * self.dim() * std::mem::size_of::<T>() < (1 << 18);
+        let blocks = self.batch_blocks(idx, x, y);
+        if small {
+            for (out, rows) in blocks {
                 self.gather_rows(rows, out, decoded);
             }
         } else {
-            out.par_chunks_mut(block)
-                .zip(idx.par_chunks(GATHER_BLOCK_ROWS))
+            blocks
+                .into_par_iter()
                 .for_each(|(out, rows)| self.gather_rows(rows, out, decoded));
         }
     }
 
     /// Makes `x` a standard-layout buffer of `idx.len()` rows (keeping it if it is one) and
-    /// `y` the labels of the rows `idx`: what [`Dataset::gather_rows`] then fills in.
-    pub(crate) fn prepare_batch(&self, idx: &[usize], x: &mut Array2<T>, y: &mut Vec<usize>) {
+    /// `y` the labels of the rows `idx`, and cuts `x` into the blocks of [`GATHER_BLOCK_ROWS`]
+    /// rows that [`Dataset::gather_rows`] fills in, each with its rows of `idx`.
+    pub(crate) fn batch_blocks<'b>(
+        &self,
+        idx: &'b [usize],
+        x: &'b mut Array2<T>,
+        y: &mut Vec<usize>,
+    ) -> Vec<(&'b mut [T], &'b [usize])> {
         if x.dim() != (idx.len(), self.dim()) || !x.is_standard_layout() {
             *x = crate::linalg::zeros_aligned((idx.len(), self.dim()));
         }
         y.clear();
         y.extend(idx.iter().map(|&i| self.y[i]));
+        let flat = x
+            .as_slice_mut()
+            .expect("a standard-layout array is one slice");
+        flat.chunks_mut((GATHER_BLOCK_ROWS * self.dim()).max(1))
+            .zip(idx.chunks(GATHER_BLOCK_ROWS))
+            .collect()
     }
 
     /// The features of the rows `rows` into `out` (`rows.len()` rows of [`Dataset::dim`]

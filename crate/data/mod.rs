@@ -44,7 +44,6 @@ pub use cifar::{
     NUM_CLASSES, RECORDS_PER_FILE, RECORD_BYTES, TEST_FILE, TEST_IMAGES, TRAIN_FILES, TRAIN_IMAGES,
     VERIFIED_STAMP,
 };
-pub(crate) use dataset::GATHER_BLOCK_ROWS;
 pub use dataset::{Dataset, ImageShape};
 pub use download::{
     download, download_archive, download_fashion_files, download_fashion_mnist, redownload,

@@ -7,7 +7,7 @@ use ndarray::{Array2, ArrayViewMut2};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::data::{Dataset, GATHER_BLOCK_ROWS};
+use crate::data::Dataset;
 use crate::Scalar;
 
 /// An endless stream of mini-batches of a [`Dataset`]: the images are shuffled, cut into
@@ -153,17 +153,10 @@ impl<'a, T: Scalar> BatchStream<'a, T> {
             let (cx, cy) = &mut self.current;
             let (nx, ny) = &mut self.next;
             let order = &self.order[idx];
-            self.data.prepare_batch(order, nx, ny);
-            let dim = self.data.dim();
-            let flat = nx.as_slice_mut().expect("a prepared batch is one slice");
-            let block = (GATHER_BLOCK_ROWS * dim).max(1);
+            let blocks = self.data.batch_blocks(order, nx, ny);
             let job = Gather {
                 data: self.data,
-                blocks: flat
-                    .chunks_mut(block)
-                    .zip(order.chunks(GATHER_BLOCK_ROWS))
-                    .map(|b| Mutex::new(Some(b)))
-                    .collect(),
+                blocks: blocks.into_iter().map(|b| Mutex::new(Some(b))).collect(),
                 next: AtomicUsize::new(0),
                 decoded: self.decoded.as_deref(),
             };
