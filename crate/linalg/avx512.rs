@@ -31,8 +31,9 @@ use super::blocked::{self, BlockArgs, Blocking};
 /// (with the 4 rows of `x` and one of `w`, 25 of the 32 registers), whose twenty sums two
 /// shuffle trees take ([`sum16`]). Against 4 × 4, a fifth fewer loads of `x` per FMA:
 /// 100×50×3072 on two threads took 77–78 µs instead of 84–89 (best and median of 300),
-/// 100×512×3072 683–693 instead of 748–775 (`cargo bench --bench linalg`, in turn; 4 × 6 and
-/// 5 × 4 were no faster than 4 × 4, and 5 × 5 runs out of registers).
+/// 100×512×3072 683–693 instead of 748–775 (`cargo bench --bench linalg`, in turn). 4 × 6 and
+/// 5 × 4 were faster than 4 × 4 on one thread but not than 4 × 5, and 5 × 5 runs out of
+/// registers.
 const MR: usize = 4;
 const NR: usize = 5;
 /// How [`super::blocked::dot_rows`] lays this kernel's register blocks over the operands.
@@ -48,7 +49,8 @@ pub(super) const BLOCKING: Blocking = Blocking {
     // product took 0.073 ms per step without it, 0.083 with it; the wide net's 0.71–0.73
     // against 0.77; `klayer bench`, in turn).
     copy_min_n: usize::MAX,
-    // Rows 1,024 floats (4 KB) apart would all share the same sets of L1.
+    // Unused while nothing is copied; with a copy, rows 1,024 floats (4 KB) apart would all
+    // share the same sets of L1.
     copy_pad: 16,
 };
 /// Rows of `dW` per register block of [`outer_block`]: 6 × 4 accumulators of 16 lanes, and
