@@ -5,7 +5,7 @@ mod common;
 
 use klayer::bn_stats::BnStats;
 use klayer::data::{feature_stats, normalise, Augment, Dataset, ImageShape, LoadOptions, Split};
-use klayer::net::{BnPlacement, NetConfig};
+use klayer::net::{BnPlacement, NetConfig, Network};
 use klayer::rng::{rng, Stream};
 use klayer::train::{
     train, BatchStream, History, LrSchedule, Optimizer, OptimizerState, TrainConfig,
@@ -346,6 +346,37 @@ fn divergence_stops_the_run_and_says_where() {
     assert_eq!(h.test, None, "a diverged run reports no test accuracy");
     assert_eq!(h.steps, d.step);
     assert!(h.summary().starts_with("diverged at step"));
+}
+
+#[test]
+fn the_step_that_diverges_leaves_the_weights_as_the_last_update_left_them() {
+    // BN keeps the loss finite for many steps of a huge rate, so the run is stopped by a low
+    // divergence limit, at a step whose gradients are computed before the stop.
+    let (tr, va) = (blobs(500, 1), blobs(100, 2));
+    let cfg = |steps| TrainConfig {
+        batch: 50,
+        schedule: LrSchedule::Constant { eta: 1e3, steps },
+        divergence_loss: 5.0,
+        evals_per_cycle: 1,
+        ..TrainConfig::default()
+    };
+    let fresh = || NetConfig::new(&[20, 20]).build::<f32>().unwrap();
+    let mut diverged = fresh();
+    let h = train(&mut diverged, &cfg(100), &tr, &va, None).unwrap();
+    let d = h
+        .diverged
+        .expect("a learning rate of 1e3 must pass a loss of 5");
+    assert!(d.step > 0, "the limit should be passed after some updates");
+    // The same run stopped after the updates that came before the diverging step.
+    let mut stopped = fresh();
+    train(&mut stopped, &cfg(d.step), &tr, &va, None).unwrap();
+    let values = |n: &mut Network<f32>| {
+        n.params_mut()
+            .into_iter()
+            .map(|p| p.param.value.to_vec())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(values(&mut diverged), values(&mut stopped));
 }
 
 #[test]

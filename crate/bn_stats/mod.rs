@@ -128,8 +128,8 @@ pub trait Method<T: Scalar> {
     /// A short label with the settings.
     fn label(&self) -> String;
 
-    /// After the forward and backward pass of each training step, before the weights are
-    /// updated: every BN layer holds the statistics of that mini-batch
+    /// After each training step's update (not after a step that ended the run as diverged):
+    /// every BN layer holds the statistics of that step's mini-batch
     /// ([`crate::layers::BatchNorm::last_batch`]).
     fn after_step(&mut self, net: &mut Network<T>);
 

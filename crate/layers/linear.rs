@@ -3,7 +3,8 @@
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 
 use super::{Param, ParamKind};
-use crate::linalg::{aligned, matmul_into, matmul_nt, matmul_tn, zeros_aligned};
+use crate::linalg::{aligned, matmul_into, matmul_nt, matmul_tn, sgd_step_tn, zeros_aligned};
+use crate::train::SgdRule;
 use crate::Scalar;
 
 /// A fully connected layer, `y = x Wᵀ + b`, with `W` of shape (out, in) as in the report.
@@ -92,6 +93,26 @@ impl<T: Scalar> Linear<T> {
             matmul_into(dy, self.w.view(), dx.view_mut(), false);
             dx
         })
+    }
+
+    /// The backward pass of a first layer (no `dx`) with the SGD step of `W` done on the way
+    /// ([`sgd_step_tn`]): true if so, `dW` then left as it was; false if that kernel does not
+    /// apply, `dW` then stored as by [`Linear::backward`] and `W` untouched. `db` is stored
+    /// either way.
+    pub(crate) fn backward_sgd(
+        &mut self,
+        x: ArrayView2<T>,
+        dy: ArrayView2<T>,
+        rule: &SgdRule<T>,
+    ) -> bool {
+        let fused = sgd_step_tn(dy, x, self.w.view_mut(), rule.eta, rule.decay);
+        if !fused {
+            matmul_tn(dy, x, self.dw.view_mut());
+        }
+        if let Some(db) = &mut self.db {
+            *db = dy.sum_axis(Axis(0));
+        }
+        fused
     }
 
     /// `W` and, if present, `b`, with their gradients.

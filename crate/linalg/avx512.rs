@@ -182,7 +182,7 @@ pub(super) unsafe fn block(ib: usize, jb: usize, args: BlockArgs) {
         2, 5; 2, 4; 2, 3; 2, 2; 2, 1; 1, 5; 1, 4; 1, 3; 1, 2; 1, 1);
 }
 
-/// Rows `j0..j0+JB` of `dw` for the column block starting at `c0`.
+/// Rows `j0..j0+JB` of `dw` for the column block starting at `c0`, passed to `sink`.
 #[inline]
 #[target_feature(enable = "avx512f")]
 unsafe fn outer_block<const JB: usize>(
@@ -190,11 +190,19 @@ unsafe fn outer_block<const JB: usize>(
     x: *const f32,
     dw: *mut f32,
     (m, n, k): (usize, usize, usize),
-    j0: usize,
-    c0: usize,
+    (j0, c0): (usize, usize),
     masks: &[__mmask16; VECS],
+    sink: Sink,
 ) {
     let mut acc = [[_mm512_setzero_ps(); VECS]; JB];
+    if let Sink::Sgd { .. } = sink {
+        // The weights are read only after the sums: they arrive meanwhile.
+        for b in 0..JB {
+            for v in 0..VECS {
+                _mm_prefetch::<_MM_HINT_T0>(dw.add((j0 + b) * k + c0 + 16 * v) as *const i8);
+            }
+        }
+    }
     for i in 0..m {
         let xr = x.add(i * k + c0);
         let mut xv = [_mm512_setzero_ps(); VECS];
@@ -210,18 +218,47 @@ unsafe fn outer_block<const JB: usize>(
     }
     for (b, row) in acc.iter().enumerate() {
         for v in 0..VECS {
-            _mm512_mask_storeu_ps(dw.add((j0 + b) * k + c0 + 16 * v), masks[v], row[v]);
+            let at = dw.add((j0 + b) * k + c0 + 16 * v);
+            match sink {
+                Sink::Store => _mm512_mask_storeu_ps(at, masks[v], row[v]),
+                Sink::Sgd { eta, decay } => {
+                    // `w -= eta * (g + decay * w)`, rounded step by step as in the optimizer.
+                    let w = _mm512_maskz_loadu_ps(masks[v], at);
+                    let g = match decay {
+                        Some(d) => _mm512_add_ps(row[v], _mm512_mul_ps(_mm512_set1_ps(d), w)),
+                        None => row[v],
+                    };
+                    let step = _mm512_mul_ps(_mm512_set1_ps(eta), g);
+                    _mm512_mask_storeu_ps(at, masks[v], _mm512_sub_ps(w, step));
+                }
+            }
         }
     }
 }
 
-/// `dw[j, c] = Σ_i dy[i, j] x[i, c]` for the columns `cols` of `dw` and `x`.
+/// What [`outer_cols`] does with a block of `dW`.
+#[derive(Debug, Clone, Copy)]
+pub enum Sink {
+    /// Stores it in `dw`.
+    Store,
+    /// Applies it to the weights `dw` points to: `w -= eta * (g + decay * w)` (or
+    /// `w -= eta * g`), each operation rounded as in the optimizer's loop.
+    Sgd {
+        /// The learning rate.
+        eta: f32,
+        /// `2λ`, if the L2 term's gradient is added.
+        decay: Option<f32>,
+    },
+}
+
+/// `g[j, c] = Σ_i dy[i, j] x[i, c]` for the columns `cols` of `dw` and `x`, stored in `dw` or
+/// applied to the weights there as `sink` says.
 ///
 /// `dy`: (m, n) row-major, `x`: (m, k) row-major, `dw`: (n, k) row-major.
 ///
 /// # Safety
 /// The CPU must support AVX-512F; `dy` and `x` must hold the stated shapes and `dw` must point
-/// to `n * k` floats; `cols` must lie within `0..k`. Writes only `dw[.., cols]`.
+/// to `n * k` floats; `cols` must lie within `0..k`. Reads and writes only `dw[.., cols]`.
 #[target_feature(enable = "avx512f")]
 pub unsafe fn outer_cols(
     dy: &[f32],
@@ -229,6 +266,7 @@ pub unsafe fn outer_cols(
     dw: *mut f32,
     (m, n, k): (usize, usize, usize),
     cols: std::ops::Range<usize>,
+    sink: Sink,
 ) {
     assert!(dy.len() >= m * n && x.len() >= m * k && cols.end <= k);
     let mut c0 = cols.start;
@@ -243,12 +281,12 @@ pub unsafe fn outer_cols(
             let shape = (m, n, k);
             let (d, xp) = (dy.as_ptr(), x.as_ptr());
             match (n - j).min(OUTER_NR) {
-                6 => outer_block::<6>(d, xp, dw, shape, j, c0, &masks),
-                5 => outer_block::<5>(d, xp, dw, shape, j, c0, &masks),
-                4 => outer_block::<4>(d, xp, dw, shape, j, c0, &masks),
-                3 => outer_block::<3>(d, xp, dw, shape, j, c0, &masks),
-                2 => outer_block::<2>(d, xp, dw, shape, j, c0, &masks),
-                _ => outer_block::<1>(d, xp, dw, shape, j, c0, &masks),
+                6 => outer_block::<6>(d, xp, dw, shape, (j, c0), &masks, sink),
+                5 => outer_block::<5>(d, xp, dw, shape, (j, c0), &masks, sink),
+                4 => outer_block::<4>(d, xp, dw, shape, (j, c0), &masks, sink),
+                3 => outer_block::<3>(d, xp, dw, shape, (j, c0), &masks, sink),
+                2 => outer_block::<2>(d, xp, dw, shape, (j, c0), &masks, sink),
+                _ => outer_block::<1>(d, xp, dw, shape, (j, c0), &masks, sink),
             }
             j += OUTER_NR;
         }

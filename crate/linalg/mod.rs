@@ -204,7 +204,7 @@ pub fn matmul_nt<T: Scalar>(
                 return;
             }
             // Tasks take whole register blocks of rows (4 for AVX-512, 3 for AVX2).
-            let unit = if kernel == Kernels::Avx512 { 4 } else { 3 };
+            let unit = if kernel == Kernels::Avx512 { 2 } else { 3 };
             let rows = split(m, tasks, unit);
             // Raw pointer as an address: tasks write disjoint rows of `y`.
             let y_addr = ys.as_mut_ptr() as usize;
@@ -302,30 +302,8 @@ pub fn matmul_tn<T: Scalar>(dy: ArrayView2<T>, x: ArrayView2<T>, mut dw: ArrayVi
         return matmul_into(dy.t(), x, dw, false);
     }
     #[cfg(target_arch = "x86_64")]
-    if kernels() == Kernels::Avx512 && n <= OUTER_KERNEL_MAX_N && m <= OUTER_KERNEL_MAX_M {
-        if let (Some(dys), Some(xs), Some(dws)) = (
-            dy.as_slice().and_then(as_f32),
-            x.as_slice().and_then(as_f32),
-            dw.as_slice_mut().and_then(as_f32_mut),
-        ) {
-            if n == 0 || k == 0 {
-                return;
-            }
-            if m == 0 {
-                dws.fill(0.0);
-                return;
-            }
-            // Tasks take whole column blocks of 64.
-            let cols = split(k, tasks_for(m * n * k), 64);
-            // Raw pointer as an address: tasks write disjoint column ranges of `dw`.
-            let dw_addr = dws.as_mut_ptr() as usize;
-            for_each_range(cols, |cols| {
-                // SAFETY: AVX-512F was detected; shapes were checked; each task writes only its
-                // own columns of dw, which outlives the call.
-                unsafe { avx512::outer_cols(dys, xs, dw_addr as *mut f32, (m, n, k), cols) };
-            });
-            return;
-        }
+    if outer_kernel(dy, x, dw.view_mut(), avx512::Sink::Store) {
+        return;
     }
     // Otherwise gemm, the columns of dw split between the threads and each task's product on
     // one thread: every entry is summed in the same order whatever the number of threads.
@@ -334,6 +312,101 @@ pub fn matmul_tn<T: Scalar>(dy: ArrayView2<T>, x: ArrayView2<T>, mut dw: ArrayVi
         return gemm_into(dy.t(), x, dw, false, false);
     }
     gemm_in_parts(dy.t(), x, dw, Axis(1), part_len(k, tasks, 16), false);
+}
+
+/// `dyᵀ x` by the AVX-512 kernel, its blocks passed to `sink` (stored in `out`, or applied to
+/// the weights in `out`); false, having done nothing, where that kernel does not apply (another
+/// CPU or float type, a strided operand, a shape outside [`OUTER_KERNEL_MAX_N`] and
+/// [`OUTER_KERNEL_MAX_M`]). The shapes must have been checked.
+#[cfg(target_arch = "x86_64")]
+fn outer_kernel<T: Scalar>(
+    dy: ArrayView2<T>,
+    x: ArrayView2<T>,
+    mut out: ArrayViewMut2<T>,
+    sink: avx512::Sink,
+) -> bool {
+    let (m, n, k) = (dy.nrows(), dy.ncols(), x.ncols());
+    if kernels() != Kernels::Avx512 || n > OUTER_KERNEL_MAX_N || m > OUTER_KERNEL_MAX_M {
+        return false;
+    }
+    let (Some(dys), Some(xs), Some(outs)) = (
+        dy.as_slice().and_then(as_f32),
+        x.as_slice().and_then(as_f32),
+        out.as_slice_mut().and_then(as_f32_mut),
+    ) else {
+        return false;
+    };
+    if n == 0 || k == 0 {
+        return true;
+    }
+    if m == 0 {
+        match sink {
+            avx512::Sink::Store => outs.fill(0.0),
+            // A zero gradient: only the decay moves the weights.
+            avx512::Sink::Sgd { .. } => return false,
+        }
+        return true;
+    }
+    // Tasks take whole column blocks of 64.
+    let cols = split(k, tasks_for(m * n * k), 64);
+    // Raw pointer as an address: tasks write disjoint column ranges of `out`.
+    let out_addr = outs.as_mut_ptr() as usize;
+    for_each_range(cols, |cols| {
+        // SAFETY: AVX-512F was detected; shapes were checked; each task writes only its own
+        // columns of out, which outlives the call.
+        unsafe { avx512::outer_cols(dys, xs, out_addr as *mut f32, (m, n, k), cols, sink) };
+    });
+    true
+}
+
+/// One SGD step of weights `w` (n, k) whose gradient is `dyᵀ x` (+ `decay · w`, the L2
+/// term's, if given): `w ← w − eta (dyᵀ x + decay · w)`, computed block by block by the
+/// kernel of [`matmul_tn`] without storing the gradient, each weight rounded exactly as by
+/// [`matmul_tn`] followed by the optimizer's loop
+/// ([`crate::train::OptimizerState::step_with_l2`]). Returns false, having done nothing,
+/// where that kernel does not apply (f64, a CPU without AVX-512, strided operands, large
+/// shapes); the caller then takes those two steps.
+///
+/// # Shapes
+/// `dy`: (m, n), `x`: (m, k), `w`: (n, k).
+///
+/// # Example
+/// ```
+/// use ndarray::array;
+/// let dy = array![[1.0f32, 2.0], [3.0, 4.0]];
+/// let x = array![[1.0f32, 0.0, 1.0], [0.0, 1.0, 1.0]];
+/// let mut w = array![[1.0f32, 1.0, 1.0], [0.0, 0.0, 0.0]];
+/// if klayer::linalg::sgd_step_tn(dy.view(), x.view(), w.view_mut(), 0.5, Some(0.5)) {
+///     // dyᵀ x = [[1, 3, 4], [2, 4, 6]]; 1 − 0.5 (1 + 0.5) = 0.25, …
+///     assert_eq!(w, array![[0.25, -0.75, -1.25], [-1.0, -2.0, -3.0]]);
+/// }
+/// ```
+pub fn sgd_step_tn<T: Scalar>(
+    dy: ArrayView2<T>,
+    x: ArrayView2<T>,
+    w: ArrayViewMut2<T>,
+    eta: T,
+    decay: Option<T>,
+) -> bool {
+    let (m, n, k) = (dy.nrows(), dy.ncols(), x.ncols());
+    if m != x.nrows() || w.dim() != (n, k) {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let f = |v: T| v.as_f64() as f32;
+        // Only f32 reaches the kernel, so the rates convert exactly.
+        let sink = avx512::Sink::Sgd {
+            eta: f(eta),
+            decay: decay.map(f),
+        };
+        outer_kernel(dy, x, w, sink)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (eta, decay, w);
+        false
+    }
 }
 
 /// `c = a · b` (or `c += a · b`) with the rows (`Axis(0)`: of `a` and `c`) or the columns
@@ -759,6 +832,53 @@ mod tests {
     /// its result next to gemm's, whole and as two parts of the rows of `x` or of `W` added
     /// into one `y`, which must be bitwise the whole.
     #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_fused_sgd_step_leaves_the_weights_as_the_stored_gradient_and_the_optimizer_would() {
+        use crate::train::SgdRule;
+        // Edge sizes of the 6-row blocks and 64-column strips; the first layer's shape; a
+        // zero-row batch, which the kernel leaves to the caller.
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (3, 7, 70),
+            (9, 13, 129),
+            (100, 50, 3072),
+            (0, 4, 64),
+        ] {
+            let dy = Array::from_shape_fn((m, n), |(i, j)| ((i * 3 + j * 5) % 11) as f32 / 7.0);
+            let x = Array::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 23) as f32 - 11.0);
+            let w0 = Array::from_shape_fn((n, k), |(i, j)| ((i * 5 + j) % 19) as f32 / 9.0);
+            for decay in [None, Some(0.01f32)] {
+                let rule = SgdRule { eta: 0.03, decay };
+                let mut g = Array2::from_elem((n, k), f32::NAN);
+                matmul_tn(dy.view(), x.view(), g.view_mut());
+                let mut want = w0.clone();
+                rule.apply(want.as_slice_mut().unwrap(), g.as_slice().unwrap());
+                for threads in [1, 2] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    let mut w = w0.clone();
+                    let fused = pool.install(|| {
+                        sgd_step_tn(dy.view(), x.view(), w.view_mut(), rule.eta, rule.decay)
+                    });
+                    let bits = |a: &Array2<f32>| a.mapv(f32::to_bits);
+                    if fused {
+                        assert_eq!(bits(&w), bits(&want), "{m}×{n}×{k}, {decay:?}, {threads}");
+                    } else {
+                        assert_eq!(w, w0, "declined, yet changed the weights");
+                        assert!(m == 0 || kernels() != Kernels::Avx512, "{m}×{n}×{k}");
+                    }
+                }
+            }
+        }
+        // f64 never takes the kernel.
+        let (dy, x) = (Array2::<f64>::ones((2, 3)), Array2::<f64>::ones((2, 4)));
+        let mut w = Array2::<f64>::ones((3, 4));
+        assert!(!sgd_step_tn(dy.view(), x.view(), w.view_mut(), 0.1, None));
+        assert_eq!(w, Array2::<f64>::ones((3, 4)));
+    }
+
     #[test]
     fn every_dot_kernel_this_cpu_has_agrees_with_gemm_whole_and_in_parts() {
         let mut found = Vec::new();

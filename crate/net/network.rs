@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use ndarray::{s, Array2, ArrayView2};
 
 use crate::layers::{softmax_cross_entropy, BatchNorm, Layer, LossSums, Mode, Param, ParamKind};
+use crate::train::SgdRule;
 use crate::{Error, Result, Scalar};
 
 /// Rows per chunk when a large set is evaluated: keeps the activations in cache and memory
@@ -220,6 +221,25 @@ impl<T: Scalar> Network<T> {
         lambda: f64,
         job: impl Fn() + Sync,
     ) -> Result<(f64, StepPhases)> {
+        self.grads_then_first_sgd(x, y, lambda, job, |_| None)
+            .map(|(loss, phases, _)| (loss, phases))
+    }
+
+    /// [`Network::grads_timed`], but once the loss is known, `first_step(loss)` may give an SGD
+    /// rule for the first layer's weights, which its backward pass then applies block by block
+    /// as it computes their gradient, never storing it ([`crate::linalg::sgd_step_tn`]): the
+    /// weights come out as the rule would leave them from the stored gradient, to the bit. The
+    /// third value says whether that happened (it needs a first layer that is
+    /// [`Layer::Linear`] and a product that kernel handles); if not, the gradient is stored as
+    /// by [`Network::grads_timed`]. A first layer's bias, if any, keeps its gradient.
+    pub(crate) fn grads_then_first_sgd(
+        &mut self,
+        x: ArrayView2<T>,
+        y: &[usize],
+        lambda: f64,
+        job: impl Fn() + Sync,
+        first_step: impl FnOnce(f64) -> Option<SgdRule<T>>,
+    ) -> Result<(f64, StepPhases, bool)> {
         if let Err(e) = self.check_input(&x, Some(y)) {
             job();
             return Err(e);
@@ -233,6 +253,7 @@ impl<T: Scalar> Network<T> {
                     job,
                     ..StepPhases::default()
                 },
+                false,
             ));
         };
         let (out, first_forward) = timed(|| first.forward(x, Mode::Train));
@@ -247,7 +268,16 @@ impl<T: Scalar> Network<T> {
                 || timed(&job),
             )
         });
-        let (_, first_backward) = timed(|| first.backward(x, out.view(), dy, false));
+        // The L2 term's gradient is added below, after the fused step would have used the
+        // weights: the two do not mix.
+        let rule = first_step(loss).filter(|_| lambda == 0.0);
+        let (fused, first_backward) = timed(|| match (rule, first.as_linear_mut()) {
+            (Some(rule), Some(linear)) => linear.backward_sgd(x, dy.view(), &rule),
+            _ => {
+                first.backward(x, out.view(), dy, false);
+                false
+            }
+        });
         if lambda != 0.0 {
             let two_lambda = T::of(2.0 * lambda);
             for l in self.layers.iter_mut().filter_map(Layer::as_linear_mut) {
@@ -261,7 +291,7 @@ impl<T: Scalar> Network<T> {
             layers_and_job,
             first_backward,
         };
-        Ok((loss, phases))
+        Ok((loss, phases, fused))
     }
 
     /// `Σ_l ‖W_l‖²` over the weight matrices (not biases, γ or β), in f64.

@@ -1,9 +1,13 @@
 //! Update rules: plain mini-batch SGD and Adam (Kingma & Ba, 2015,
 //! <https://arxiv.org/abs/1412.6980>).
 
+use std::time::{Duration, Instant};
+
+use ndarray::ArrayView2;
+
 use crate::layers::ParamKind;
-use crate::net::Network;
-use crate::Scalar;
+use crate::net::{Network, StepPhases};
+use crate::{Result, Scalar};
 
 /// Applies `f` to matching blocks of `value`, `grad` and the optimizer's `state` for each
 /// element (Adam's two moments; `()` for SGD), on all rayon threads when the tensor is large
@@ -29,6 +33,44 @@ fn for_each_block<T: Scalar, S: Send>(
             .zip(state.par_chunks_mut(BLOCK))
             .for_each(|((v, g), s)| f(v, g, s));
     }
+}
+
+/// The SGD rule for one tensor: `w ← w − eta (g + decay · w)`, or `w ← w − eta g` without
+/// the L2 term. The one definition of its rounding, which the fused kernel
+/// ([`crate::linalg::sgd_step_tn`]) repeats operation by operation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SgdRule<T> {
+    /// The learning rate.
+    pub eta: T,
+    /// `2λ` for a weight matrix under the L2 term.
+    pub decay: Option<T>,
+}
+
+impl<T: Scalar> SgdRule<T> {
+    /// Applies the rule to `w` with the gradient `g`.
+    pub(crate) fn apply(&self, w: &mut [T], g: &[T]) {
+        let eta = self.eta;
+        match self.decay {
+            Some(d) => w
+                .iter_mut()
+                .zip(g)
+                .for_each(|(w, &g)| *w -= eta * (g + d * *w)),
+            None => w.iter_mut().zip(g).for_each(|(w, &g)| *w -= eta * g),
+        }
+    }
+}
+
+/// What [`OptimizerState::train_step`] did.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainStep {
+    /// The mini-batch's mean cross-entropy before the update.
+    pub loss: f64,
+    /// False if `go_on` stopped the update (the parameters are then as before the step).
+    pub updated: bool,
+    /// How long the gradients' parts took.
+    pub phases: StepPhases,
+    /// How long the update of the parameters not updated during the backward pass took.
+    pub update: Duration,
 }
 
 /// Which update rule to use.
@@ -122,6 +164,83 @@ impl<T: Scalar> OptimizerState<T> {
     /// assert_eq!(values(&mut a), values(&mut b));
     /// ```
     pub fn step_with_l2(&mut self, net: &mut Network<T>, lr: f64, lambda: f64) {
+        self.update(net, lr, lambda, 0);
+    }
+
+    /// One training step on the mini-batch `x`, `y`: the gradients, with `job` run beside the
+    /// layers after the first ([`Network::grads_alongside`]), then, if `go_on(loss)` says so,
+    /// the update with the L2 term ([`OptimizerState::step_with_l2`]). The parameters end as
+    /// those two calls would leave them, to the bit; [`crate::train::train`] and `klayer bench`
+    /// take their steps here.
+    ///
+    /// With SGD, the first layer's weights are updated inside its backward pass, where their
+    /// gradient comes out of the product block by block ([`crate::linalg::sgd_step_tn`]): the
+    /// gradient is then never stored, and the weights are read and written once instead of
+    /// three times. Their gradient buffer is then stale.
+    ///
+    /// # Errors
+    /// As [`Network::grads`].
+    ///
+    /// # Example
+    /// ```
+    /// use ndarray::Array2;
+    /// use klayer::net::NetConfig;
+    /// use klayer::train::{Optimizer, OptimizerState};
+    /// let mut a = NetConfig::new(&[8]).input(64).classes(3).build::<f32>().unwrap();
+    /// let mut b = a.clone();
+    /// let mut oa = OptimizerState::new(Optimizer::Sgd, &mut a);
+    /// let mut ob = OptimizerState::new(Optimizer::Sgd, &mut b);
+    /// let x = Array2::from_shape_fn((5, 64), |(i, j)| ((i * j) % 7) as f32 / 7.0);
+    /// let y = [0, 1, 2, 1, 0];
+    /// let step = oa.train_step(&mut a, x.view(), &y, 0.1, 0.01, || (), |_| true).unwrap();
+    /// assert!(step.updated);
+    /// b.grads(x.view(), &y, 0.0).unwrap();
+    /// ob.step_with_l2(&mut b, 0.1, 0.01);
+    /// assert_eq!(a.layers[0].as_linear().unwrap().w, b.layers[0].as_linear().unwrap().w);
+    /// // Told to stop, it leaves the weights alone.
+    /// let before = a.clone();
+    /// let step = oa.train_step(&mut a, x.view(), &y, 0.1, 0.01, || (), |_| false).unwrap();
+    /// assert!(!step.updated);
+    /// assert_eq!(a.layers[0].as_linear().unwrap().w, before.layers[0].as_linear().unwrap().w);
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    pub fn train_step(
+        &mut self,
+        net: &mut Network<T>,
+        x: ArrayView2<T>,
+        y: &[usize],
+        lr: f64,
+        lambda: f64,
+        job: impl Fn() + Sync,
+        go_on: impl FnOnce(f64) -> bool,
+    ) -> Result<TrainStep> {
+        let sgd = self.kind == Optimizer::Sgd;
+        let mut updating = false;
+        let first_step = |loss: f64| {
+            updating = go_on(loss);
+            let decay = (lambda != 0.0).then(|| T::of(2.0 * lambda));
+            (updating && sgd).then(|| SgdRule {
+                eta: T::of(lr),
+                decay,
+            })
+        };
+        // The L2 term's gradient is added by the update, in the same pass.
+        let (loss, phases, fused) = net.grads_then_first_sgd(x, y, 0.0, job, first_step)?;
+        let started = Instant::now();
+        if updating {
+            self.update(net, lr, lambda, usize::from(fused));
+        }
+        Ok(TrainStep {
+            loss,
+            updated: updating,
+            phases,
+            update: started.elapsed(),
+        })
+    }
+
+    /// [`OptimizerState::step_with_l2`] of all but the first `skip` parameter tensors (in the
+    /// order of [`Network::params_mut`]).
+    fn update(&mut self, net: &mut Network<T>, lr: f64, lambda: f64, skip: usize) {
         self.t += 1;
         let eta = T::of(lr);
         let two_lambda = T::of(2.0 * lambda);
@@ -129,15 +248,14 @@ impl<T: Scalar> OptimizerState<T> {
             |kind: ParamKind| (lambda != 0.0 && kind == ParamKind::Weight).then_some(two_lambda);
         match self.kind {
             Optimizer::Sgd => {
-                for p in net.params_mut() {
-                    let decay = decay(p.param.kind);
+                for p in net.params_mut().into_iter().skip(skip) {
+                    let rule = SgdRule {
+                        eta,
+                        decay: decay(p.param.kind),
+                    };
                     let none = &mut vec![(); p.param.value.len()];
-                    for_each_block(p.param.value, p.param.grad, none, |w, g, _| match decay {
-                        Some(d) => w
-                            .iter_mut()
-                            .zip(g)
-                            .for_each(|(w, &g)| *w -= eta * (g + d * *w)),
-                        None => w.iter_mut().zip(g).for_each(|(w, &g)| *w -= eta * g),
+                    for_each_block(p.param.value, p.param.grad, none, |w, g, _| {
+                        rule.apply(w, g)
                     });
                 }
             }
@@ -146,7 +264,8 @@ impl<T: Scalar> OptimizerState<T> {
                 let c1 = T::of(1.0 / (1.0 - beta1.powi(self.t)));
                 let c2 = T::of(1.0 / (1.0 - beta2.powi(self.t)));
                 let one = T::one();
-                for (p, state) in net.params_mut().into_iter().zip(&mut self.state) {
+                let params = net.params_mut().into_iter().zip(&mut self.state);
+                for (p, state) in params.skip(skip) {
                     let decay = decay(p.param.kind);
                     for_each_block(p.param.value, p.param.grad, state, |w, g, s| {
                         for ((w, &g), (m, v)) in w.iter_mut().zip(g).zip(s) {

@@ -141,19 +141,21 @@ fn train_here<T: Scalar>(
     let mut batches = BatchStream::new(train, cfg.batch, shuffle_rng)?;
     for t in 0..steps {
         let lr = cfg.schedule.lr(t);
+        // A non-finite or exploding loss ends the run before the update. A learning-curve loss
+        // that is not finite counts too: in f32 the BN statistics of huge activations
+        // overflow, so the mini-batch loss can look normal while evaluation gives NaN.
+        let breakdown = curve_breakdown(&history);
+        let seen = |loss: f64| breakdown.unwrap_or(loss);
+        let go_on = |loss: f64| seen(loss).is_finite() && seen(loss) <= cfg.divergence_loss;
         // The next batch is gathered while the small layers leave a core idle.
-        let loss = batches.with_next_job(|mut xb, yb, gather| {
+        let step = batches.with_next_job(|mut xb, yb, gather| {
             if let Some((aug, shape)) = augment {
                 aug.apply(xb.view_mut(), shape, &mut augment_rng);
             }
-            // The L2 term's gradient is added by the optimizer, in the same pass as the update.
-            net.grads_alongside(xb.view(), yb, 0.0, || gather.run())
+            opt.train_step(net, xb.view(), yb, lr, cfg.lambda, || gather.run(), go_on)
         })?;
-        // A learning-curve loss that is not finite counts too: in f32 the BN statistics of
-        // huge activations overflow, so the mini-batch loss can look normal while evaluation
-        // gives NaN.
-        let seen = curve_breakdown(&history).unwrap_or(loss);
-        if !seen.is_finite() || seen > cfg.divergence_loss {
+        let loss = step.loss;
+        if !step.updated {
             // The loss of the weights after `t` updates; the rate that led there is the last
             // one applied (the one the learning curve shows for step `t`), not `lr(t)`, which
             // is never used. Before the first update it is the initial rate, as on the curve.
@@ -161,12 +163,11 @@ fn train_here<T: Scalar>(
             history.diverged = Some(Divergence {
                 step: t,
                 lr: used,
-                loss: seen,
+                loss: seen(loss),
             });
             break;
         }
         bn_stats.after_step(net);
-        opt.step_with_l2(net, lr, cfg.lambda);
         history.lr.push(lr);
         history.batch_loss.push(loss);
         history.steps = t + 1;

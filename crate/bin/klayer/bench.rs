@@ -155,13 +155,13 @@ fn run_typed<T: Scalar>(plan: &BenchPlan) -> Result<Outcome> {
     let mut opt = OptimizerState::new(kind, &mut net);
     let mut batches = BatchStream::new(&data, args.batch, rng(args.net.seed, Stream::Shuffle))?;
     let mut step = |net: &mut klayer::net::Network<T>| -> Result<Phases> {
-        let (_, pass) = batches
-            .with_next_job(|xb, yb, gather| net.grads_timed(xb.view(), yb, 0.0, || gather.run()))?;
+        // As in training (λ = 0.005).
+        let step = batches.with_next_job(|xb, yb, gather| {
+            opt.train_step(net, xb.view(), yb, 0.01, 0.005, || gather.run(), |_| true)
+        })?;
         let t = Instant::now();
         update_ema(net, 0.9);
-        // As in training: the L2 term (λ = 0.005) is added in the update's pass.
-        opt.step_with_l2(net, 0.01, 0.005);
-        Ok(Phases::of(pass, t.elapsed()))
+        Ok(Phases::of(step.phases, step.update + t.elapsed()))
     };
     for _ in 0..args.warmup {
         step(&mut net)?;
