@@ -184,24 +184,31 @@ impl<T: Scalar> OptimizerState<T> {
     /// # Example
     /// ```
     /// use ndarray::Array2;
-    /// use klayer::net::NetConfig;
+    /// use klayer::net::{NetConfig, Network};
     /// use klayer::train::{Optimizer, OptimizerState};
-    /// let mut a = NetConfig::new(&[8]).input(64).classes(3).build::<f32>().unwrap();
-    /// let mut b = a.clone();
-    /// let mut oa = OptimizerState::new(Optimizer::Sgd, &mut a);
-    /// let mut ob = OptimizerState::new(Optimizer::Sgd, &mut b);
+    /// let values = |n: &mut Network<f32>| {
+    ///     n.params_mut().into_iter().map(|p| p.param.value.to_vec()).collect::<Vec<_>>()
+    /// };
     /// let x = Array2::from_shape_fn((5, 64), |(i, j)| ((i * j) % 7) as f32 / 7.0);
     /// let y = [0, 1, 2, 1, 0];
-    /// let step = oa.train_step(&mut a, x.view(), &y, 0.1, 0.01, || (), |_| true).unwrap();
-    /// assert!(step.updated);
-    /// b.grads(x.view(), &y, 0.0).unwrap();
-    /// ob.step_with_l2(&mut b, 0.1, 0.01);
-    /// assert_eq!(a.layers[0].as_linear().unwrap().w, b.layers[0].as_linear().unwrap().w);
-    /// // Told to stop, it leaves the weights alone.
-    /// let before = a.clone();
-    /// let step = oa.train_step(&mut a, x.view(), &y, 0.1, 0.01, || (), |_| false).unwrap();
-    /// assert!(!step.updated);
-    /// assert_eq!(a.layers[0].as_linear().unwrap().w, before.layers[0].as_linear().unwrap().w);
+    /// for kind in [Optimizer::Sgd, Optimizer::ADAM] {
+    ///     let mut a = NetConfig::new(&[8]).input(64).classes(3).build::<f32>().unwrap();
+    ///     let mut b = a.clone();
+    ///     let mut oa = OptimizerState::new(kind, &mut a);
+    ///     let mut ob = OptimizerState::new(kind, &mut b);
+    ///     for _ in 0..3 {
+    ///         let step = oa.train_step(&mut a, x.view(), &y, 0.1, 0.01, || (), |_| true).unwrap();
+    ///         assert!(step.updated);
+    ///         b.grads(x.view(), &y, 0.0).unwrap();
+    ///         ob.step_with_l2(&mut b, 0.1, 0.01);
+    ///         assert_eq!(values(&mut a), values(&mut b));
+    ///     }
+    ///     // Told to stop, it leaves the parameters alone.
+    ///     let before = values(&mut a);
+    ///     let step = oa.train_step(&mut a, x.view(), &y, 0.1, 0.01, || (), |_| false).unwrap();
+    ///     assert!(!step.updated);
+    ///     assert_eq!(values(&mut a), before);
+    /// }
     /// ```
     #[allow(clippy::too_many_arguments)]
     pub fn train_step(
