@@ -53,9 +53,10 @@ macro_rules! dispatch {
 }
 pub(super) use dispatch;
 
-/// `y[i, j] (+)= Σ_k x[i, k] w[j, k]` for the first `rows` rows of `x` and `y` and the first
-/// `n` rows of `w`, through `block(ib, jb, args)`, which adds the `ib × jb` block of products
-/// over one panel to `y`.
+/// `y[i, j] (+)= Σ_c x[i, c] w[j, c]` over the columns `cols` (all of a panel, or several
+/// whole panels: they start at `cols.start`) for the first `rows` rows of `x` and `y` and the
+/// first `n` rows of `w`, through `block(ib, jb, args)`, which adds the `ib × jb` block of
+/// products over one panel to `y`.
 ///
 /// `x`: (rows, k) row-major, `w`: (n, k) row-major, `y`: (rows, n) with rows `ldy` apart.
 ///
@@ -69,9 +70,10 @@ pub(super) unsafe fn dot_rows(
     w: &[f32],
     (y, ldy): (*mut f32, usize),
     (rows, n, k, accumulate): (usize, usize, usize, bool),
+    cols: std::ops::Range<usize>,
     mut block: impl FnMut(usize, usize, BlockArgs),
 ) {
-    assert!(x.len() >= rows * k && w.len() >= n * k && ldy >= n);
+    assert!(x.len() >= rows * k && w.len() >= n * k && ldy >= n && cols.end <= k);
     if !accumulate {
         for i in 0..rows {
             std::slice::from_raw_parts_mut(y.add(i * ldy), n).fill(0.0);
@@ -80,7 +82,7 @@ pub(super) unsafe fn dot_rows(
     // Rows of x are k floats apart: at k = 3072 (12 KB) the rows of a block, and those of `w`,
     // would all fall in the same few sets of L1. For a large `w`, each panel of a row block of
     // x is copied into rows a panel apart first (one pass over x, a fifth of `w` at 3072 → 512).
-    let copy = k > p.kc && n >= p.copy_min_n;
+    let copy = cols.len() > p.kc && n >= p.copy_min_n;
     let ldp = p.kc + p.copy_pad;
     let mut panel = if copy { PANEL.take() } else { Vec::new() };
     if copy {
@@ -91,8 +93,8 @@ pub(super) unsafe fn dot_rows(
     // block's rows of x stream past them.
     for i0 in (0..rows).step_by(p.mc) {
         let i_end = (i0 + p.mc).min(rows);
-        for k0 in (0..k).step_by(p.kc) {
-            let kc = (k - k0).min(p.kc);
+        for k0 in cols.clone().step_by(p.kc) {
+            let kc = (cols.end - k0).min(p.kc);
             let (xb, ldx) = if copy {
                 for (i, row) in panel.chunks_exact_mut(ldp).take(i_end - i0).enumerate() {
                     let from = (i0 + i) * k + k0;
