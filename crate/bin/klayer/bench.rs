@@ -292,8 +292,8 @@ impl Phases {
         format!(
             "where a step goes (medians over the steps, ms): first layer's forward product \
              {forward:.3}; layers after it {layers:.3}, beside them the next batch's gathering \
-             {gather:.3}, the two {both:.3}; first layer's weight gradient {backward:.3}; \
-             update and BN averages {update:.3}"
+             {gather:.3}, the two {both:.3}; first layer's weight gradient {backward:.3} \
+             (with SGD, and its update); the other updates and BN averages {update:.3}"
         )
     }
 }
