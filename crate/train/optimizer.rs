@@ -173,10 +173,12 @@ impl<T: Scalar> OptimizerState<T> {
     /// those two calls would leave them, to the bit; [`crate::train::train`] and `klayer bench`
     /// take their steps here.
     ///
-    /// With SGD, the first layer's weights are updated inside its backward pass, where their
-    /// gradient comes out of the product block by block ([`crate::linalg::sgd_step_tn`]): the
-    /// gradient is then never stored, and the weights are read and written once instead of
-    /// three times. Their gradient buffer is then stale.
+    /// With SGD (in f32, on a CPU with AVX-512, up to
+    /// [`crate::linalg::FUSED_STEP_MAX_WEIGHTS`] weights), the first layer's weights are
+    /// updated inside its backward pass, where their gradient comes out of the product block by
+    /// block ([`crate::linalg::sgd_step_tn`]): the gradient is then never stored, and the
+    /// weights are read and written once instead of again in a pass of their own. Their
+    /// gradient buffer is then stale.
     ///
     /// # Errors
     /// As [`Network::grads`].
@@ -225,11 +227,7 @@ impl<T: Scalar> OptimizerState<T> {
         let mut updating = false;
         let first_step = |loss: f64| {
             updating = go_on(loss);
-            let decay = (lambda != 0.0).then(|| T::of(2.0 * lambda));
-            (updating && sgd).then(|| SgdRule {
-                eta: T::of(lr),
-                decay,
-            })
+            (updating && sgd).then(|| sgd_rule(lr, lambda, ParamKind::Weight))
         };
         // The L2 term's gradient is added by the update, in the same pass.
         let (loss, phases, fused) = net.grads_then_first_sgd(x, y, 0.0, job, first_step)?;
@@ -249,17 +247,10 @@ impl<T: Scalar> OptimizerState<T> {
     /// order of [`Network::params_mut`]).
     fn update(&mut self, net: &mut Network<T>, lr: f64, lambda: f64, skip: usize) {
         self.t += 1;
-        let eta = T::of(lr);
-        let two_lambda = T::of(2.0 * lambda);
-        let decay =
-            |kind: ParamKind| (lambda != 0.0 && kind == ParamKind::Weight).then_some(two_lambda);
         match self.kind {
             Optimizer::Sgd => {
                 for p in net.params_mut().into_iter().skip(skip) {
-                    let rule = SgdRule {
-                        eta,
-                        decay: decay(p.param.kind),
-                    };
+                    let rule = sgd_rule(lr, lambda, p.param.kind);
                     let none = &mut vec![(); p.param.value.len()];
                     for_each_block(p.param.value, p.param.grad, none, |w, g, _| {
                         rule.apply(w, g)
@@ -267,13 +258,13 @@ impl<T: Scalar> OptimizerState<T> {
                 }
             }
             Optimizer::Adam { beta1, beta2, eps } => {
-                let (b1, b2, eps) = (T::of(beta1), T::of(beta2), T::of(eps));
+                let (eta, b1, b2, eps) = (T::of(lr), T::of(beta1), T::of(beta2), T::of(eps));
                 let c1 = T::of(1.0 / (1.0 - beta1.powi(self.t)));
                 let c2 = T::of(1.0 / (1.0 - beta2.powi(self.t)));
                 let one = T::one();
                 let params = net.params_mut().into_iter().zip(&mut self.state);
                 for (p, state) in params.skip(skip) {
-                    let decay = decay(p.param.kind);
+                    let decay: Option<T> = l2_decay(lambda, p.param.kind);
                     for_each_block(p.param.value, p.param.grad, state, |w, g, s| {
                         for ((w, &g), (m, v)) in w.iter_mut().zip(g).zip(s) {
                             let g = match decay {
@@ -288,5 +279,18 @@ impl<T: Scalar> OptimizerState<T> {
                 }
             }
         }
+    }
+}
+
+/// `2λ` for a weight matrix when `lambda` is not 0: the L2 term's gradient is `2λW`.
+fn l2_decay<T: Scalar>(lambda: f64, kind: ParamKind) -> Option<T> {
+    (lambda != 0.0 && kind == ParamKind::Weight).then(|| T::of(2.0 * lambda))
+}
+
+/// SGD's rule for a tensor of `kind` at the rate `lr`.
+fn sgd_rule<T: Scalar>(lr: f64, lambda: f64, kind: ParamKind) -> SgdRule<T> {
+    SgdRule {
+        eta: T::of(lr),
+        decay: l2_decay(lambda, kind),
     }
 }
