@@ -18,6 +18,9 @@
 //! rows 1,040 floats apart (rows 12 KB apart share sets of L1); within a training step the
 //! copy cost more than it saved (see [`BLOCKING`]).
 //!
+//! `dyᵀ x` can also apply each block of `dW` to the weights as an SGD step instead of storing
+//! it ([`Sink`]): the first layer's update then costs no pass over the weights of its own.
+//!
 //! Callers check `is_x86_feature_detected!("avx512f")` and the shapes; see [`super`].
 
 // Index loops over the fixed-size register arrays read more plainly than iterator chains.
@@ -242,7 +245,8 @@ pub enum Sink {
     /// Stores it in `dw`.
     Store,
     /// Applies it to the weights `dw` points to: `w -= eta * (g + decay * w)` (or
-    /// `w -= eta * g`), each operation rounded as in the optimizer's loop.
+    /// `w -= eta * g`), each operation rounded as `SgdRule::apply` (`crate::train`) rounds it,
+    /// so the weights come out as from the stored gradient and the optimizer's pass.
     Sgd {
         /// The learning rate.
         eta: f32,
