@@ -85,9 +85,7 @@ impl<T: Scalar> Linear<T> {
         need_dx: bool,
     ) -> Option<Array2<T>> {
         matmul_tn(dy, x, self.dw.view_mut());
-        if let Some(db) = &mut self.db {
-            *db = dy.sum_axis(Axis(0));
-        }
+        self.store_db(dy);
         need_dx.then(|| {
             let mut dx = zeros_aligned((dy.nrows(), self.in_features()));
             matmul_into(dy, self.w.view(), dx.view_mut(), false);
@@ -105,14 +103,19 @@ impl<T: Scalar> Linear<T> {
         dy: ArrayView2<T>,
         rule: &SgdRule<T>,
     ) -> bool {
-        let fused = sgd_step_tn(dy, x, self.w.view_mut(), rule.eta, rule.decay);
-        if !fused {
-            matmul_tn(dy, x, self.dw.view_mut());
+        if !sgd_step_tn(dy, x, self.w.view_mut(), rule.eta, rule.decay) {
+            self.backward(x, dy, false);
+            return false;
         }
+        self.store_db(dy);
+        true
+    }
+
+    /// Stores `db = Σ dy`, if the layer has a bias.
+    fn store_db(&mut self, dy: ArrayView2<T>) {
         if let Some(db) = &mut self.db {
             *db = dy.sum_axis(Axis(0));
         }
-        fused
     }
 
     /// `W` and, if present, `b`, with their gradients.

@@ -210,7 +210,7 @@ pub fn matmul_nt<T: Scalar>(
                 return;
             }
             // Tasks take whole register blocks of rows (4 for AVX-512, 3 for AVX2).
-            let unit = if kernel == Kernels::Avx512 { 2 } else { 3 };
+            let unit = if kernel == Kernels::Avx512 { 4 } else { 3 };
             let rows = split(m, tasks, unit);
             // Raw pointer as an address: tasks write disjoint rows of `y`.
             let y_addr = ys.as_mut_ptr() as usize;

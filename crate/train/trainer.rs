@@ -146,7 +146,10 @@ fn train_here<T: Scalar>(
         // overflow, so the mini-batch loss can look normal while evaluation gives NaN.
         let breakdown = curve_breakdown(&history);
         let seen = |loss: f64| breakdown.unwrap_or(loss);
-        let go_on = |loss: f64| seen(loss).is_finite() && seen(loss) <= cfg.divergence_loss;
+        let go_on = |loss: f64| {
+            let seen = seen(loss);
+            seen.is_finite() && seen <= cfg.divergence_loss
+        };
         // The next batch is gathered while the small layers leave a core idle.
         let step = batches.with_next_job(|mut xb, yb, gather| {
             if let Some((aug, shape)) = augment {
