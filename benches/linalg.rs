@@ -1,7 +1,7 @@
-//! The products of a fully connected layer at the default net's shapes, timed with the
-//! hand-written kernels and with `gemm` alone, on one thread and on all: `cargo bench --bench
-//! linalg`. Prints the best and the median of 300 repetitions and the GFLOP/s of the best, next
-//! to the machine's FMA peak ([`klayer::linalg::fma_peak`]).
+//! The three products of a fully connected layer (`x Wᵀ`, `dyᵀ x` and `dy W`) at the default
+//! net's shapes, timed with the hand-written kernels and with `gemm` alone, on one thread and
+//! on all: `cargo bench --bench linalg`. Prints the best and the median of 300 repetitions and
+//! the GFLOP/s of the best, next to the machine's FMA peak ([`klayer::linalg::fma_peak`]).
 //!
 //! Other shapes: `SHAPES="m,n,k;m,n,k" cargo bench --bench linalg` (batch m, n outputs, k inputs).
 //! The operands start on a cache line, as the trainer's do ([`klayer::linalg::zeros_aligned`]);
@@ -9,7 +9,9 @@
 
 use std::time::Instant;
 
-use klayer::linalg::{fma_peak, kernels, matmul_nt, matmul_tn, set_custom_kernels, zeros_aligned};
+use klayer::linalg::{
+    fma_peak, kernels, matmul_nn, matmul_nt, matmul_tn, set_custom_kernels, zeros_aligned,
+};
 use ndarray::{s, Array2};
 
 /// Best and median time of `f`, in µs.
@@ -94,12 +96,16 @@ fn main() {
                     let gflop = 2.0 * (m * n * k) as f64 / 1e3;
                     let (b1, m1) = time(|| matmul_nt(x.view(), w.view(), y.view_mut(), false));
                     let (b2, m2) = time(|| matmul_tn(dy.view(), x.view(), dw.view_mut()));
+                    let mut dx = zeros_aligned((m, k));
+                    let (b3, m3) = time(|| matmul_nn(dy.view(), w.view(), dx.view_mut()));
                     println!(
                         "{:?}, {threads} threads, {m}×{n}×{k}: x·Wᵀ best {b1:.1} µs, median {m1:.1} ({:.1} GFLOP/s); \
-                         dyᵀ·x best {b2:.1} µs, median {m2:.1} ({:.1} GFLOP/s)",
+                         dyᵀ·x best {b2:.1} µs, median {m2:.1} ({:.1} GFLOP/s); \
+                         dy·W best {b3:.1} µs, median {m3:.1} ({:.1} GFLOP/s)",
                         kernels(),
                         gflop / b1,
-                        gflop / b2
+                        gflop / b2,
+                        gflop / b3
                     );
                 }
             });

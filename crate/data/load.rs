@@ -328,7 +328,7 @@ impl LoadOptions {
 ///
 /// Every image is scaled to `[0, 1]` (divided by 255), then each of its features has the
 /// training mean of that feature subtracted and is divided by the training standard deviation
-/// of that feature (population std, dividing by n), in `f64`, then rounded to `T`. The
+/// of that feature (population std, dividing by n), computed in `T` from the byte ([`normalise`]). The
 /// statistics ([`mean`](Self::mean), [`std`](Self::std)) are those of the training images
 /// actually used; the same transform is applied to the validation and test images.
 ///
@@ -553,8 +553,9 @@ pub fn feature_stats(pixels: &[u8], dim: usize) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// Normalises images given as raw bytes: feature `j` of every image becomes
-/// `(byte / 255 - mean[j]) / std[j]`, computed in `f64` (as `byte * (1 / (255 std[j])) -
-/// mean[j] / std[j]`, equal up to f64 rounding) and rounded to `T`.
+/// `(byte / 255 - mean[j]) / std[j]`, computed as `byte * scale[j] + shift[j]` in `T`, with
+/// `scale[j] = 1 / (255 std[j])` and `shift[j] = -mean[j] / std[j]` computed in `f64` and
+/// rounded to `T` (in f32, within a few units in the last place of the exact value).
 ///
 /// The number of features per image is `mean.len()`; the result has no image shape (give it
 /// one with [`Dataset::with_shape`]). It keeps a copy of the bytes: training gathers its
@@ -595,10 +596,11 @@ fn normalise_keeping<T: Scalar>(
             n * dim
         )));
     }
-    // (p / 255 - m) / s = p * scale + shift, with one multiply-add per value instead of a
-    // division; the two agree to within a few f64 rounding errors.
-    let scale: Vec<f64> = std.iter().map(|&s| 1.0 / (255.0 * s)).collect();
-    let shift: Vec<f64> = mean.iter().zip(std).map(|(&m, &s)| -m / s).collect();
+    // (p / 255 - m) / s = p * scale + shift, with a multiply and an add per value in `T`
+    // instead of a division: mini-batches are decoded this way at every step (see
+    // `decode_bytes`).
+    let scale: Vec<T> = std.iter().map(|&s| T::of(1.0 / (255.0 * s))).collect();
+    let shift: Vec<T> = mean.iter().zip(std).map(|(&m, &s)| T::of(-m / s)).collect();
     // Aligned: evaluation multiplies the rows of a set in place.
     let mut x = crate::linalg::zeros_aligned::<T>((n, dim));
     if let Some(out) = x.as_slice_mut() {

@@ -3,7 +3,7 @@
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 
 use super::{Param, ParamKind};
-use crate::linalg::{aligned, matmul_into, matmul_nt, matmul_tn, sgd_step_tn, zeros_aligned};
+use crate::linalg::{aligned, matmul_nn, matmul_nt, matmul_tn, sgd_step_tn, zeros_aligned};
 use crate::train::SgdRule;
 use crate::Scalar;
 
@@ -88,7 +88,7 @@ impl<T: Scalar> Linear<T> {
         self.store_db(dy);
         need_dx.then(|| {
             let mut dx = zeros_aligned((dy.nrows(), self.in_features()));
-            matmul_into(dy, self.w.view(), dx.view_mut(), false);
+            matmul_nn(dy, self.w.view(), dx.view_mut());
             dx
         })
     }

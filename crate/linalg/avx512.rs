@@ -188,42 +188,46 @@ pub(super) unsafe fn block(ib: usize, jb: usize, args: BlockArgs) {
 /// Rows `j0..j0+JB` of `dw` for the column block starting at `c0`, passed to `sink`.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn outer_block<const JB: usize>(
-    dy: *const f32,
+unsafe fn outer_block<const JB: usize, const V: usize>(
+    (dy, (at_i, at_j)): (*const f32, (usize, usize)),
     x: *const f32,
     dw: *mut f32,
-    (m, n, k): (usize, usize, usize),
+    (m, k): (usize, usize),
     (j0, c0): (usize, usize),
     masks: &[__mmask16; VECS],
     sink: Sink,
 ) {
-    let mut acc = [[_mm512_setzero_ps(); VECS]; JB];
+    let mut acc = [[_mm512_setzero_ps(); V]; JB];
     if let Sink::Sgd { .. } = sink {
         // The weights are read only after the sums: they arrive meanwhile.
         for b in 0..JB {
-            for v in 0..VECS {
+            for v in 0..V {
                 _mm_prefetch::<_MM_HINT_T0>(dw.add((j0 + b) * k + c0 + 16 * v) as *const i8);
             }
         }
     }
     for i in 0..m {
         let xr = x.add(i * k + c0);
-        let mut xv = [_mm512_setzero_ps(); VECS];
-        for v in 0..VECS {
+        let mut xv = [_mm512_setzero_ps(); V];
+        for v in 0..V {
             xv[v] = _mm512_maskz_loadu_ps(masks[v], xr.add(16 * v));
         }
         for b in 0..JB {
-            let d = _mm512_set1_ps(*dy.add(i * n + j0 + b));
-            for v in 0..VECS {
+            let d = _mm512_set1_ps(*dy.add(i * at_i + (j0 + b) * at_j));
+            for v in 0..V {
                 acc[b][v] = _mm512_fmadd_ps(d, xv[v], acc[b][v]);
             }
         }
     }
     for (b, row) in acc.iter().enumerate() {
-        for v in 0..VECS {
+        for v in 0..V {
             let at = dw.add((j0 + b) * k + c0 + 16 * v);
             match sink {
                 Sink::Store => _mm512_mask_storeu_ps(at, masks[v], row[v]),
+                Sink::Add => {
+                    let sum = _mm512_add_ps(_mm512_maskz_loadu_ps(masks[v], at), row[v]);
+                    _mm512_mask_storeu_ps(at, masks[v], sum);
+                }
                 Sink::Sgd { eta, decay } => {
                     // `w -= eta * (g + decay * w)`, rounded step by step as in the optimizer.
                     let w = _mm512_maskz_loadu_ps(masks[v], at);
@@ -244,6 +248,8 @@ unsafe fn outer_block<const JB: usize>(
 pub enum Sink {
     /// Stores it in `dw`.
     Store,
+    /// Adds it to what `dw` holds (a bias put there before).
+    Add,
     /// Applies it to the weights `dw` points to: `w -= eta * (g + decay * w)` (or
     /// `w -= eta * g`), each operation rounded as `SgdRule::apply` (`crate::train`) rounds it,
     /// so the weights come out as from the stored gradient and the optimizer's pass.
@@ -272,7 +278,29 @@ pub unsafe fn outer_cols(
     cols: std::ops::Range<usize>,
     sink: Sink,
 ) {
-    assert!(dy.len() >= m * n && x.len() >= m * k && cols.end <= k);
+    outer_cols_strided((dy, (n, 1)), x, dw, (m, n, k), cols, sink);
+}
+
+/// [`outer_cols`] with `dy[i, j]` read at `dy[i * at.0 + j * at.1]`: `(n, 1)` reads `dy` (m, n)
+/// row-major; `(1, m)` reads an (n, m) row-major `a` as `dy = aᵀ`, which makes the product
+/// `a · x`, the layout of `dy W` and, with `x` a transposed `W`, of `x Wᵀ`.
+///
+/// # Safety
+/// As [`outer_cols`], `dy` holding every index the strides reach.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn outer_cols_strided(
+    (dy, at): (&[f32], (usize, usize)),
+    x: &[f32],
+    dw: *mut f32,
+    (m, n, k): (usize, usize, usize),
+    cols: std::ops::Range<usize>,
+    sink: Sink,
+) {
+    let last = (m.max(1) - 1) * at.0 + (n.max(1) - 1) * at.1;
+    assert!(
+        (m == 0 || n == 0 || dy.len() > last) && x.len() >= m * k && cols.end <= k,
+        "outer_cols: operands shorter than their shapes"
+    );
     let mut c0 = cols.start;
     while c0 < cols.end {
         let width = (cols.end - c0).min(KC);
@@ -282,16 +310,24 @@ pub unsafe fn outer_cols(
         }
         let mut j = 0;
         while j < n {
-            let shape = (m, n, k);
-            let (d, xp) = (dy.as_ptr(), x.as_ptr());
-            match (n - j).min(OUTER_NR) {
-                6 => outer_block::<6>(d, xp, dw, shape, (j, c0), &masks, sink),
-                5 => outer_block::<5>(d, xp, dw, shape, (j, c0), &masks, sink),
-                4 => outer_block::<4>(d, xp, dw, shape, (j, c0), &masks, sink),
-                3 => outer_block::<3>(d, xp, dw, shape, (j, c0), &masks, sink),
-                2 => outer_block::<2>(d, xp, dw, shape, (j, c0), &masks, sink),
-                _ => outer_block::<1>(d, xp, dw, shape, (j, c0), &masks, sink),
+            let shape = (m, k);
+            let (d, xp) = ((dy.as_ptr(), at), x.as_ptr());
+            // As many vectors as the block's columns need: a narrow product (a layer of 10
+            // outputs) does not run four.
+            macro_rules! rows {
+                ($($jb:literal),*) => {
+                    match ((n - j).min(OUTER_NR), width.div_ceil(16)) {
+                        $(
+                            ($jb, 1) => outer_block::<$jb, 1>(d, xp, dw, shape, (j, c0), &masks, sink),
+                            ($jb, 2) => outer_block::<$jb, 2>(d, xp, dw, shape, (j, c0), &masks, sink),
+                            ($jb, 3) => outer_block::<$jb, 3>(d, xp, dw, shape, (j, c0), &masks, sink),
+                            ($jb, _) => outer_block::<$jb, 4>(d, xp, dw, shape, (j, c0), &masks, sink),
+                        )*
+                        _ => unreachable!("blocks of 1 to OUTER_NR rows"),
+                    }
+                };
             }
+            rows!(6, 5, 4, 3, 2, 1);
             j += OUTER_NR;
         }
         c0 += width;

@@ -2,12 +2,13 @@
 //! chosen at run time, multithreaded with rayon for large products).
 //!
 //! Every layer's heavy lifting goes through [`matmul_into`]; views may be transposed (`.t()`)
-//! or strided, nothing is copied. The two products of a fully connected layer,
-//! [`matmul_nt`] (`x Wᵀ`) and [`matmul_tn`] (`dyᵀ x`), split their rows or columns between the
-//! threads themselves, so each entry is summed in the same order whatever the number of
-//! threads; for f32 they use hand-written kernels where the CPU has them ([`kernels`]): AVX-512
-//! for both, AVX2 for `x Wᵀ` (on AVX2, `gemm`'s packing kernel is the faster `dyᵀ x`, and
-//! the faster `x Wᵀ` of an evaluation chunk through a wide layer: see `PACKED_MIN_ROWS`).
+//! or strided, nothing is copied. The three products of a fully connected layer,
+//! [`matmul_nt`] (`x Wᵀ`), [`matmul_tn`] (`dyᵀ x`) and [`matmul_nn`] (`dy W`), split their rows
+//! or columns between the threads themselves, so each entry is summed in the same order
+//! whatever the number of threads; for f32 they use hand-written kernels where the CPU has
+//! them ([`kernels`]): AVX-512 for all three, AVX2 for `x Wᵀ` (on AVX2, `gemm`'s packing kernel
+//! is the faster `dyᵀ x`, and the faster `x Wᵀ` of an evaluation chunk through a wide layer:
+//! see `PACKED_MIN_ROWS`).
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -185,6 +186,26 @@ pub fn matmul_nt<T: Scalar>(
                 // threads.
                 return gemm_in_parts(x, w.t(), y, Axis(0), PACKED_BLOCK_ROWS, accumulate);
             }
+            if kernel == Kernels::Avx512 && broadcasts_win(n, k) {
+                // Few inputs: `x` times a transposed copy of `w`, by broadcasts (see
+                // `BROADCAST_MAX_K`).
+                // Row by row of the copy: the reads stride, the writes do not (writes 1 KB
+                // apart, down a column, took 47 µs instead of 20 at 100×256×64).
+                let mut wt = vec![0.0f32; k * n];
+                for (c, out) in wt.chunks_exact_mut(n).enumerate() {
+                    for (o, row) in out.iter_mut().zip(ws.chunks_exact(k)) {
+                        *o = row[c];
+                    }
+                }
+                let sink = if accumulate {
+                    avx512::Sink::Add
+                } else {
+                    avx512::Sink::Store
+                };
+                // SAFETY: AVX-512F was detected; the slices hold the shapes.
+                unsafe { rows_times(xs, &wt, ys, (m, k, n), sink) };
+                return;
+            }
             let tasks = tasks_for(m * n * k);
             if tasks > 1 && n >= SPLIT_W_MIN_ROWS && k > SPLIT_W_MIN_K {
                 // A large `w` (the first layer of a wide net) is split instead of `x`: each
@@ -243,6 +264,96 @@ pub fn matmul_nt<T: Scalar>(
         }
     }
     matmul_into(x, w.t(), y, accumulate)
+}
+
+/// Up to this many inputs and outputs, AVX-512's `x Wᵀ` is `x` times a transposed copy of `W`
+/// by the broadcasting kernel of `dyᵀ x` ([`rows_times`]): at so few values per dot product,
+/// the dot kernel spends much of its time summing across lanes. On one thread (`cargo bench
+/// --bench linalg`, best of 300, µs, dot kernel → broadcasts): 100×50×50 4.3 → 3.3,
+/// 100×32×64 2.8 → 2.3, 100×16×32 1.2 → 0.8, 100×10×10 0.7 → 0.3, 5000×50×50 219 → 134. At
+/// 256 outputs the copy of `W` costs what the kernel saves (100×256×64: 20.5 → 19.8).
+const BROADCAST_MAX_K: usize = 64;
+
+/// Whether AVX-512's `x Wᵀ` with `n` outputs and `k` inputs goes by broadcasts: up to
+/// [`BROADCAST_MAX_K`] of each, but not 10 outputs or fewer from more than 32 inputs, where
+/// most of the one vector per row of `x` is idle lanes and the dot kernel is as fast or faster
+/// (dot kernel against broadcasts, µs as above: the default net's last layer, 100×10×50, 1.0
+/// against 1.1; 100×10×64 0.9 against 1.4; but 100×10×30 0.8 against 0.7, 100×12×50 1.3
+/// against 1.1).
+fn broadcasts_win(n: usize, k: usize) -> bool {
+    k <= BROADCAST_MAX_K && n <= BROADCAST_MAX_K && (n > 10 || k <= 32)
+}
+
+/// `c = a · b` (`sink` [`avx512::Sink::Store`]) or `c += a · b` ([`avx512::Sink::Add`]) by the
+/// broadcasting kernel of [`matmul_tn`], the rows of `a` and `c` split between the threads in
+/// blocks of 6: entry `c[i, j]` is `Σ_l a[i, l] b[l, j]` summed in the order of `l`, by one
+/// chain of FMAs, whatever the number of threads.
+///
+/// # Safety
+/// The CPU must support AVX-512F; `a`, `b` and `c` must hold (m, k), (k, n) and (m, n)
+/// row-major values.
+#[cfg(target_arch = "x86_64")]
+unsafe fn rows_times(
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    (m, k, n): (usize, usize, usize),
+    sink: avx512::Sink,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if let avx512::Sink::Store = sink {
+            c.fill(0.0);
+        }
+        return;
+    }
+    let c_addr = c.as_mut_ptr() as usize;
+    for_each_range(split(m, tasks_for(m * n * k), 6), |r| {
+        // SAFETY: tasks write the disjoint rows `r` of `c`, which outlives the call; the
+        // rows of `a` are `r`'s.
+        unsafe {
+            let rows = &a[r.start * k..r.end * k];
+            let out = (c_addr as *mut f32).add(r.start * n);
+            avx512::outer_cols_strided((rows, (1, k)), b, out, (k, r.len(), n), 0..n, sink)
+        }
+    });
+}
+
+/// `c = a · b` for row-major `a` (m, k) and `b` (k, n): a layer's input gradient `dy W`. On
+/// AVX-512 in f32 by the broadcasting kernel of [`matmul_tn`], each entry summed in the order
+/// of `k` whatever the number of threads; otherwise [`matmul_into`] (`gemm`). As fast as `gemm`
+/// or faster at every shape of the nets here: 100×50×50 (batch, outputs, inputs of the layer)
+/// 2.7 µs against 3.2 on one thread, 100×512×3072 1,198 against 1,303, 500×256×512 on two
+/// threads 255 against 259 (`cargo bench --bench linalg`, best of 300).
+///
+/// **Panics** if the shapes do not fit.
+///
+/// # Example
+/// ```
+/// use ndarray::{array, Array2};
+/// let dy = array![[1.0f32, 2.0]];
+/// let w = array![[1.0f32, 0.0, 1.0], [0.0, 1.0, 1.0]];
+/// let mut dx = Array2::zeros((1, 3));
+/// klayer::linalg::matmul_nn(dy.view(), w.view(), dx.view_mut());
+/// assert_eq!(dx, array![[1.0, 2.0, 3.0]]);
+/// ```
+pub fn matmul_nn<T: Scalar>(a: ArrayView2<T>, b: ArrayView2<T>, mut c: ArrayViewMut2<T>) {
+    #[cfg(target_arch = "x86_64")]
+    if a.ncols() == b.nrows() && c.dim() == (a.nrows(), b.ncols()) && kernels() == Kernels::Avx512 {
+        let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+        if let (Some(av), Some(bv), Some(cv)) = (
+            a.as_slice().and_then(as_f32),
+            b.as_slice().and_then(as_f32),
+            c.as_slice_mut().and_then(as_f32_mut),
+        ) {
+            // SAFETY: AVX-512F was detected; the slices hold the shapes.
+            unsafe { rows_times(av, bv, cv, (m, k, n), avx512::Sink::Store) };
+            return;
+        }
+    }
+    matmul_into(a, b, c, false)
 }
 
 /// Up to this many rows of `x` (a mini-batch), AVX-512's `x Wᵀ` is split between the threads
@@ -306,11 +417,14 @@ unsafe fn by_panels(
             };
         }
     });
-    widest_vectors(|| {
-        for part in later.chunks_exact(m * n) {
-            ys.iter_mut().zip(part).for_each(|(y, &s)| *y += s);
-        }
-    });
+    widest_vectors(
+        #[inline(always)]
+        || {
+            for part in later.chunks_exact(m * n) {
+                ys.iter_mut().zip(part).for_each(|(y, &s)| *y += s);
+            }
+        },
+    );
 }
 
 /// `y[i, j] (+)= Σ_k x[i, k] w[j, k]` for the first `rows` rows of `x` and `y` and the first
@@ -438,6 +552,7 @@ fn outer_kernel<T: Scalar>(
     if m == 0 {
         match sink {
             avx512::Sink::Store => outs.fill(0.0),
+            avx512::Sink::Add => {}
             // A zero gradient: only the decay moves the weights.
             avx512::Sink::Sgd { .. } => return false,
         }
@@ -608,6 +723,10 @@ pub fn fma_peak(millis: u64) -> Option<FmaPeak> {
 /// vectorised for them instead of for the baseline's 4-lane SSE. Each element comes out as
 /// from the plain loop (the compiler never fuses a multiply and an add on its own): only the
 /// number of lanes changes.
+///
+/// Mark the closure `#[inline(always)]` (as every caller does): otherwise the compiler may keep
+/// it a function of its own, compiled for the baseline. The BN layers' loops were, and ran in
+/// SSE.
 #[inline(always)]
 pub(crate) fn widest_vectors<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
@@ -934,6 +1053,56 @@ mod tests {
             let mut dw = Array2::ones((n, k));
             matmul_tn(dy.view(), x.view(), dw.view_mut());
             assert!(max_diff(&dw, &want_dw) < 1e-3, "dyᵀ x at {m}×{n}×{k}");
+            let mut dx = Array2::ones((m, k));
+            matmul_nn(dy.view(), w.view(), dx.view_mut());
+            assert!(max_diff(&dx, &dy.dot(&w)) < 1e-3, "dy W at {m}×{n}×{k}");
+        }
+    }
+
+    #[test]
+    fn the_broadcasting_products_sum_each_entry_in_order_of_k_by_fmas() {
+        // Every row block (6 and its remainders) and vector count (1 to 4 of 16 lanes, and a
+        // second strip of 64 columns for `dy W`); `x Wᵀ` where it goes by broadcasts.
+        if kernels() != Kernels::Avx512 {
+            return;
+        }
+        for (m, n, k) in [
+            (13, 1, 3),
+            (7, 17, 33),
+            (100, 50, 50),
+            (100, 10, 50),
+            (11, 130, 64),
+        ] {
+            let x =
+                Array::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 23) as f32 / 23.0 - 0.5);
+            let w = Array::from_shape_fn((n, k), |(i, j)| ((i * 5 + j) % 19) as f32 / 19.0 - 0.5);
+            let dy = Array::from_shape_fn((m, n), |(i, j)| ((i + 3 * j) % 11) as f32 / 11.0 - 0.5);
+            let chain =
+                |a: &[f32], b: &[f32]| a.iter().zip(b).fold(0.0f32, |s, (&p, &q)| p.mul_add(q, s));
+            let mut dx = Array2::zeros((m, k));
+            matmul_nn(dy.view(), w.view(), dx.view_mut());
+            for ((i, j), &v) in dx.indexed_iter() {
+                let want = chain(&dy.row(i).to_vec(), &w.column(j).to_vec());
+                assert_eq!(
+                    v.to_bits(),
+                    want.to_bits(),
+                    "dy W at {m}×{n}×{k}, ({i}, {j})"
+                );
+            }
+            if !broadcasts_win(n, k) {
+                continue;
+            }
+            let bias = Array::from_shape_fn((m, n), |(_, j)| j as f32 * 0.125);
+            let mut y = bias.clone();
+            matmul_nt(x.view(), w.view(), y.view_mut(), true);
+            for ((i, j), &v) in y.indexed_iter() {
+                let want = bias[(i, j)] + chain(&x.row(i).to_vec(), &w.row(j).to_vec());
+                assert_eq!(
+                    v.to_bits(),
+                    want.to_bits(),
+                    "x Wᵀ + b at {m}×{n}×{k}, ({i}, {j})"
+                );
+            }
         }
     }
 
@@ -1074,6 +1243,8 @@ mod tests {
             (6, 5, 1025),
             (100, 260, 1100),
             (1500, 130, 700),
+            // Few inputs: `x Wᵀ` by broadcasts, the rows split between the threads.
+            (5000, 50, 50),
         ] {
             same_on_any_thread_count(m, n, k);
         }
@@ -1175,7 +1346,9 @@ mod tests {
                 // Added to what `y` holds (a layer's bias).
                 let mut biased = dy.clone();
                 matmul_nt(x.view(), w.view(), biased.view_mut(), true);
-                (y, dw, biased)
+                let mut dx = Array2::zeros((m, k));
+                matmul_nn(dy.view(), w.view(), dx.view_mut());
+                (y, dw, biased, dx)
             })
         };
         assert_eq!(run(1), run(2));

@@ -23,7 +23,12 @@ fn for_each_block<T: Scalar, S: Send>(
     use rayon::prelude::*;
     /// Elements per block: 64 KB of f32.
     const BLOCK: usize = 1 << 14;
-    let f = |v: &mut [T], g: &[T], s: &mut [S]| crate::linalg::widest_vectors(|| f(v, g, s));
+    let f = |v: &mut [T], g: &[T], s: &mut [S]| {
+        crate::linalg::widest_vectors(
+            #[inline(always)]
+            || f(v, g, s),
+        )
+    };
     if value.len() < 4 * BLOCK {
         f(value, grad, state);
     } else {
@@ -252,9 +257,13 @@ impl<T: Scalar> OptimizerState<T> {
                 for p in net.params_mut().into_iter().skip(skip) {
                     let rule = sgd_rule(lr, lambda, p.param.kind);
                     let none = &mut vec![(); p.param.value.len()];
-                    for_each_block(p.param.value, p.param.grad, none, |w, g, _| {
-                        rule.apply(w, g)
-                    });
+                    for_each_block(
+                        p.param.value,
+                        p.param.grad,
+                        none,
+                        #[inline(always)]
+                        |w, g, _| rule.apply(w, g),
+                    );
                 }
             }
             Optimizer::Adam { beta1, beta2, eps } => {
@@ -265,17 +274,23 @@ impl<T: Scalar> OptimizerState<T> {
                 let params = net.params_mut().into_iter().zip(&mut self.state);
                 for (p, state) in params.skip(skip) {
                     let decay: Option<T> = l2_decay(lambda, p.param.kind);
-                    for_each_block(p.param.value, p.param.grad, state, |w, g, s| {
-                        for ((w, &g), (m, v)) in w.iter_mut().zip(g).zip(s) {
-                            let g = match decay {
-                                Some(d) => g + d * *w,
-                                None => g,
-                            };
-                            *m = b1 * *m + (one - b1) * g;
-                            *v = b2 * *v + (one - b2) * g * g;
-                            *w -= eta * (*m * c1) / ((*v * c2).sqrt() + eps);
-                        }
-                    });
+                    for_each_block(
+                        p.param.value,
+                        p.param.grad,
+                        state,
+                        #[inline(always)]
+                        |w, g, s| {
+                            for ((w, &g), (m, v)) in w.iter_mut().zip(g).zip(s) {
+                                let g = match decay {
+                                    Some(d) => g + d * *w,
+                                    None => g,
+                                };
+                                *m = b1 * *m + (one - b1) * g;
+                                *v = b2 * *v + (one - b2) * g * g;
+                                *w -= eta * (*m * c1) / ((*v * c2).sqrt() + eps);
+                            }
+                        },
+                    );
                 }
             }
         }
