@@ -289,6 +289,33 @@ fn train_reports_divergence_in_its_json_and_exits_5() {
 }
 
 #[test]
+fn output_into_a_closed_pipe_ends_quietly_instead_of_panicking() {
+    // `klayer gradcheck | true`: the reader is gone before klayer writes.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_klayer"))
+        .arg("gradcheck")
+        .env("KLAYER_DATA", "/nonexistent/klayer-test-data")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the klayer binary runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("klayer's output");
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGPIPE),
+            "{:?}: {err}",
+            out.status
+        );
+    }
+}
+
+#[test]
 fn gradcheck_json_reports_a_small_error() {
     let Some(out) = klayer(&["gradcheck", "--hidden", "10,10", "--json"]) else {
         return;

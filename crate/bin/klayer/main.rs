@@ -166,6 +166,14 @@ pub enum Outcome {
 }
 
 fn main() -> ExitCode {
+    // Output into a pipe whose reader has gone (`klayer bench | head -1`) ends the process
+    // quietly, as it does `cat` or `grep`, instead of panicking on the failed write. (Rust
+    // ignores SIGPIPE; sockets are unaffected: the standard library sends with MSG_NOSIGNAL.)
+    #[cfg(unix)]
+    // SAFETY: restoring a signal's default disposition, before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match plan(cli).and_then(execute) {
         Ok(Outcome::Done) => ExitCode::from(exit_code::SUCCESS),
