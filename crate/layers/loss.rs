@@ -52,8 +52,18 @@ fn as_f32_mut<T: Scalar>(s: &mut [T]) -> Option<&mut [f32]> {
 /// two parts, the first exact in few bits); `e^r` by Cephes' polynomial for `expf`; the result
 /// `e^r · 2^n` scaled by two powers of two, so that results below `f32::MIN_POSITIVE` come out
 /// as the subnormals they round to. NaN stays NaN; `x` below −104 gives 0, above 89 infinity.
+///
+/// # Example
+/// ```
+/// use klayer::layers::exp_f32;
+/// assert_eq!(exp_f32(0.0), 1.0);
+/// let e = exp_f32(1.0);
+/// assert!((e - std::f32::consts::E).abs() <= f32::EPSILON * e);
+/// assert_eq!(exp_f32(f32::NEG_INFINITY), 0.0);
+/// assert!(exp_f32(f32::NAN).is_nan());
+/// ```
 #[inline(always)]
-pub(crate) fn exp_f32(x: f32) -> f32 {
+pub fn exp_f32(x: f32) -> f32 {
     const LOG2_E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;

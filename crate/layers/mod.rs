@@ -15,7 +15,7 @@ use ndarray::{Array2, ArrayView2};
 
 pub use batch_norm::{BatchNorm, BatchStats};
 pub use linear::Linear;
-pub use loss::{softmax, softmax_cross_entropy, LossSums};
+pub use loss::{exp_f32, softmax, softmax_cross_entropy, LossSums};
 pub use relu::Relu;
 pub use student::{BnBackwardFn, BnForwardFn, LinearBackwardFn, LinearForwardFn, StudentLayer};
 
