@@ -7,29 +7,15 @@
 //! (`klayer bench` shows the two), with caches that the first layer's products have just
 //! filled: there each takes up to a third longer than here.
 
-use std::time::Instant;
+mod common;
 
 use klayer::layers::{softmax_cross_entropy, BatchNorm, Linear, Mode, Relu};
 use ndarray::{Array1, Array2};
 
-/// Median and best time of `f` over 3,000 calls after 200 to warm up, in µs.
-fn time(name: &str, mut f: impl FnMut()) {
-    for _ in 0..200 {
-        f();
-    }
-    let mut t: Vec<f64> = (0..3000)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64() * 1e6
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    println!(
-        "{name:<34} median {:>5.2} µs, best {:>5.2}",
-        t[t.len() / 2],
-        t[0]
-    );
+/// Prints the median and the best time of 3,000 calls of `f` after 200 to warm up, in µs.
+fn time(name: &str, f: impl FnMut()) {
+    let (best, median) = common::best_and_median(200, 3000, f);
+    println!("{name:<34} median {median:>5.2} µs, best {best:>5.2}");
 }
 
 /// A `rows × cols` matrix of values in [-0.5, 0.5).

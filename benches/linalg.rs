@@ -7,27 +7,16 @@
 //! The operands start on a cache line, as the trainer's do ([`klayer::linalg::zeros_aligned`]);
 //! `ALIGNED=0` starts them 16 bytes past one, where an allocator's large blocks start.
 
-use std::time::Instant;
+mod common;
 
 use klayer::linalg::{
     fma_peak, kernels, matmul_nn, matmul_nt, matmul_tn, set_custom_kernels, zeros_aligned,
 };
 use ndarray::{s, Array2};
 
-/// Best and median time of `f`, in µs.
-fn time(mut f: impl FnMut()) -> (f64, f64) {
-    for _ in 0..20 {
-        f();
-    }
-    let mut t: Vec<f64> = (0..300)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64() * 1e6
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    (t[0], t[t.len() / 2])
+/// Best and median time of 300 calls of `f`, in µs.
+fn time(f: impl FnMut()) -> (f64, f64) {
+    common::best_and_median(20, 300, f)
 }
 
 /// A `rows × cols` matrix of `f(i, j)` starting on a cache line or, with `ALIGNED=0`, 16 bytes
