@@ -306,8 +306,7 @@ impl<T: Scalar> Dataset<T> {
     /// values): copied, or, with `decoded` (see [`Dataset::gather`]), decoded from their bytes
     /// a strip of columns at a time, so that the strip's scales and shifts stay in L1 for all
     /// the rows (a whole row's are 24 KB in f32 at 3,072 columns: per row, they would come from
-    /// L2), and
-    /// the strip's bytes of every row are asked for one strip ahead.
+    /// L2), and the strip's bytes of every row are asked for one strip ahead.
     pub(crate) fn gather_rows(
         &self,
         rows: &[usize],
