@@ -188,7 +188,7 @@ pub(super) unsafe fn block(ib: usize, jb: usize, args: BlockArgs) {
 /// Rows `j0..j0+JB` of `dw` for the column block starting at `c0`, passed to `sink`.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn outer_block<const JB: usize, const V: usize, const UNIT: bool>(
+unsafe fn outer_block<const JB: usize, const V: usize>(
     (dy, (at_i, at_j)): (*const f32, (usize, usize)),
     x: *const f32,
     dw: *mut f32,
@@ -213,14 +213,7 @@ unsafe fn outer_block<const JB: usize, const V: usize, const UNIT: bool>(
             xv[v] = _mm512_maskz_loadu_ps(masks[v], xr.add(16 * v));
         }
         for b in 0..JB {
-            // With `UNIT` (`at_j` is 1, as in `dyᵀ x`) the six addresses are one register
-            // and constant offsets; a stride known only at run time would take six.
-            let at = if UNIT {
-                i * at_i + j0 + b
-            } else {
-                i * at_i + (j0 + b) * at_j
-            };
-            let d = _mm512_set1_ps(*dy.add(at));
+            let d = _mm512_set1_ps(*dy.add(i * at_i + (j0 + b) * at_j));
             for v in 0..V {
                 acc[b][v] = _mm512_fmadd_ps(d, xv[v], acc[b][v]);
             }
@@ -299,18 +292,7 @@ pub unsafe fn outer_cols(
     cols: std::ops::Range<usize>,
     sink: Sink,
 ) {
-    assert!(dy.len() >= m * n && x.len() >= m * k && cols.end <= k);
-    let (d, xp) = ((dy.as_ptr(), (n, 1)), x.as_ptr());
-    // Four vectors a block whatever the columns left (the last block of the first layer's
-    // 3,072 columns is whole): fewer instances of the kernel than `outer_cols_strided`'s.
-    for_each_block(cols, n, |(j, c0), masks| match (n - j).min(OUTER_NR) {
-        6 => outer_block::<6, VECS, true>(d, xp, dw, (m, k), (j, c0), masks, sink),
-        5 => outer_block::<5, VECS, true>(d, xp, dw, (m, k), (j, c0), masks, sink),
-        4 => outer_block::<4, VECS, true>(d, xp, dw, (m, k), (j, c0), masks, sink),
-        3 => outer_block::<3, VECS, true>(d, xp, dw, (m, k), (j, c0), masks, sink),
-        2 => outer_block::<2, VECS, true>(d, xp, dw, (m, k), (j, c0), masks, sink),
-        _ => outer_block::<1, VECS, true>(d, xp, dw, (m, k), (j, c0), masks, sink),
-    });
+    outer_cols_strided((dy, (n, 1)), x, dw, (m, n, k), cols, sink);
 }
 
 /// [`outer_cols`] with `dy[i, j]` read at `dy[i * at.0 + j * at.1]`: `(n, 1)` reads `dy` (m, n)
@@ -335,33 +317,6 @@ pub unsafe fn outer_cols_strided(
         "outer_cols: operands shorter than their shapes"
     );
     let (d, xp) = ((dy.as_ptr(), at), x.as_ptr());
-    for_each_block(cols, n, |(j, c0), masks| {
-        let vectors = masks.iter().filter(|&&m| m != 0).count();
-        macro_rules! rows {
-            ($($jb:literal),*) => {
-                match ((n - j).min(OUTER_NR), vectors) {
-                    $(
-                        ($jb, 1) => outer_block::<$jb, 1, false>(d, xp, dw, (m, k), (j, c0), masks, sink),
-                        ($jb, 2) => outer_block::<$jb, 2, false>(d, xp, dw, (m, k), (j, c0), masks, sink),
-                        ($jb, 3) => outer_block::<$jb, 3, false>(d, xp, dw, (m, k), (j, c0), masks, sink),
-                        ($jb, _) => outer_block::<$jb, 4, false>(d, xp, dw, (m, k), (j, c0), masks, sink),
-                    )*
-                    _ => unreachable!("blocks of 1 to OUTER_NR rows"),
-                }
-            };
-        }
-        rows!(6, 5, 4, 3, 2, 1);
-    });
-}
-
-/// Calls `block((j, c0), masks)` for every block of [`OUTER_NR`] rows (`j` its first, of `n`)
-/// and [`KC`] columns (`c0` its first, within `cols`; `masks` its lanes, none past `cols`).
-#[inline(always)]
-fn for_each_block(
-    cols: std::ops::Range<usize>,
-    n: usize,
-    mut block: impl FnMut((usize, usize), &[__mmask16; VECS]),
-) {
     let mut c0 = cols.start;
     while c0 < cols.end {
         let width = (cols.end - c0).min(KC);
@@ -369,8 +324,24 @@ fn for_each_block(
         for (v, mask) in masks.iter_mut().enumerate() {
             *mask = lanes(width.saturating_sub(16 * v));
         }
+        let masks = &masks;
+        // As many vectors as the block's columns need.
+        let vectors = width.div_ceil(16);
         for j in (0..n).step_by(OUTER_NR) {
-            block((j, c0), &masks);
+            macro_rules! rows {
+                ($($jb:literal),*) => {
+                    match ((n - j).min(OUTER_NR), vectors) {
+                        $(
+                            ($jb, 1) => outer_block::<$jb, 1>(d, xp, dw, (m, k), (j, c0), masks, sink),
+                            ($jb, 2) => outer_block::<$jb, 2>(d, xp, dw, (m, k), (j, c0), masks, sink),
+                            ($jb, 3) => outer_block::<$jb, 3>(d, xp, dw, (m, k), (j, c0), masks, sink),
+                            ($jb, _) => outer_block::<$jb, 4>(d, xp, dw, (m, k), (j, c0), masks, sink),
+                        )*
+                        _ => unreachable!("blocks of 1 to OUTER_NR rows"),
+                    }
+                };
+            }
+            rows!(6, 5, 4, 3, 2, 1);
         }
         c0 += width;
     }
