@@ -361,8 +361,8 @@ impl<T: Scalar> Dataset<T> {
     }
 
     /// Keeps `pixels`, whose first `len() * dim()` bytes are those the features were
-    /// normalised from as `byte * scale[j] + shift[j]` ([`decode_bytes`]), so that mini-batches can be
-    /// gathered from them (shared, not copied: bytes after the data set's rows, such as the
+    /// normalised from as `byte * scale[j] + shift[j]` ([`decode_bytes`]), so that mini-batches
+    /// can be gathered from them (shared, not copied: bytes after the data set's rows, such as the
     /// validation images of the same file, are simply never read).
     pub(crate) fn keep_bytes(mut self, pixels: Arc<Vec<u8>>, scale: Vec<T>, shift: Vec<T>) -> Self {
         let dim = self.dim();

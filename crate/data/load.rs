@@ -328,9 +328,10 @@ impl LoadOptions {
 ///
 /// Every image is scaled to `[0, 1]` (divided by 255), then each of its features has the
 /// training mean of that feature subtracted and is divided by the training standard deviation
-/// of that feature (population std, dividing by n), computed in `T` from the byte ([`normalise`]). The
-/// statistics ([`mean`](Self::mean), [`std`](Self::std)) are those of the training images
-/// actually used; the same transform is applied to the validation and test images.
+/// of that feature (population std, dividing by n), computed in `T` from the byte
+/// ([`normalise`]). The statistics ([`mean`](Self::mean), [`std`](Self::std)) are those of the
+/// training images actually used; the same transform is applied to the validation and test
+/// images.
 ///
 /// # Example
 /// ```no_run

@@ -39,10 +39,11 @@ impl<T: Scalar> BatchStats<T> {
         widest_vectors(
             #[inline(always)]
             || {
-                let none = vec![T::zero(); features];
-                column_sums((flat, flat, &none), &mut mean, |v, _, _| v);
+                column_sums((flat, flat, None), &mut mean, |v, _, _| v);
                 mean.iter_mut().for_each(|m| *m = *m / n);
-                column_sums((flat, flat, &mean), &mut var, |v, _, m| (v - m) * (v - m));
+                column_sums((flat, flat, Some(&mean)), &mut var, |v, _, m| {
+                    (v - m) * (v - m)
+                });
                 var.iter_mut().for_each(|s| *s = *s / n);
             },
         );
@@ -54,7 +55,7 @@ impl<T: Scalar> BatchStats<T> {
     }
 }
 
-/// The two row-major operands and the per-column values of [`column_sums`].
+/// The two row-major operands and the per-column values of [`chunk_sums`].
 type Operands<'a, T> = (&'a [T], &'a [T], &'a [T]);
 
 /// Columns per vector of sums in [`column_sums`].
@@ -62,7 +63,7 @@ const CHUNK: usize = 16;
 
 /// `out[j] = Σ_i term(a[i, j], b[i, j], p[j])` over the rows `i` in order, for every column `j`
 /// of `out`, with `a` and `b` row-major (rows of `out.len()` values) and `p` one value per
-/// column.
+/// column (0 for every column if `None`).
 ///
 /// Chunks of 16 columns, up to four at once, keep their sums in registers while the rows go by
 /// (a last chunk overlaps the one before it, its shared columns summed again in the same order);
@@ -72,7 +73,7 @@ const CHUNK: usize = 16;
 /// 3,000 calls, on the AMD EPYC of docs/SPEED.md). Each sum is the same either way.
 #[inline(always)]
 fn column_sums<T: Scalar>(
-    (a, b, p): Operands<'_, T>,
+    (a, b, p): (&[T], &[T], Option<&[T]>),
     out: &mut [T],
     term: impl Fn(T, T, T) -> T + Copy,
 ) {
@@ -80,6 +81,14 @@ fn column_sums<T: Scalar>(
     if width == 0 {
         return;
     }
+    let zeros;
+    let p = match p {
+        Some(p) => p,
+        None => {
+            zeros = vec![T::zero(); width];
+            &zeros
+        }
+    };
     assert!(a.len() == b.len() && p.len() == width && a.len() % width == 0);
     if width < CHUNK {
         for (j, o) in out.iter_mut().enumerate() {
@@ -300,9 +309,8 @@ impl<T: Scalar> BatchNorm<T> {
         widest_vectors(
             #[inline(always)]
             || {
-                let none = vec![T::zero(); features];
-                column_sums((d, xh, &none), &mut dgamma, |d, x, _| d * x);
-                column_sums((d, xh, &none), &mut dbeta, |d, _, _| d);
+                column_sums((d, xh, None), &mut dgamma, |d, x, _| d * x);
+                column_sums((d, xh, None), &mut dbeta, |d, _, _| d);
             },
         );
         self.dbeta = dbeta.into();
@@ -411,7 +419,7 @@ mod tests {
                 let p: Vec<f32> = (0..width).map(|j| j as f32 * 0.25).collect();
                 let term = |x: f32, y: f32, q: f32| (x - q) * y;
                 let mut got = vec![f32::NAN; width];
-                column_sums((&a, &b, &p), &mut got, term);
+                column_sums((&a, &b, Some(&p)), &mut got, term);
                 for (j, &g) in got.iter().enumerate() {
                     let mut want = 0.0f32;
                     for i in 0..rows {

@@ -36,11 +36,11 @@ pub fn softmax<T: Scalar>(logits: ArrayView2<T>) -> Array2<T> {
     p
 }
 
-/// `e^x` in f32, within 1 unit in the last place (`exp_f32_is_within_one_ulp_of_the_rounded_true_value` in
-/// the tests),
-/// by branch-free operations a loop over a slice vectorises (glibc's `expf` is called once per
-/// value: a softmax cross-entropy over a mini-batch of 100 × 10 took 3.8 µs with it, 1.9 with
-/// this and plain slices instead of ndarray's rows).
+/// `e^x` in f32, within 1 unit in the last place (the test
+/// `exp_f32_is_within_one_ulp_of_the_rounded_true_value`), by branch-free operations a loop over
+/// a slice vectorises (glibc's `expf` is called once per value: a softmax cross-entropy over a
+/// mini-batch of 100 × 10 took 3.8 µs with it, 1.9 with this and plain slices instead of
+/// ndarray's rows).
 ///
 /// `x = n ln 2 + r` with `n` the nearest integer to `x / ln 2` and `|r| ≤ ln 2 / 2` (`ln 2` in
 /// two parts, the first exact in few bits); `e^r` by Cephes' polynomial for `expf`; the result

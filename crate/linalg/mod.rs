@@ -1033,13 +1033,19 @@ mod tests {
         (100, 17, 70),
     ];
 
+    /// A layer's `x` (m, k), `W` (n, k) and `dy` (m, n), of values in [-0.5, 0.5).
+    fn operands(m: usize, n: usize, k: usize) -> (Array2<f32>, Array2<f32>, Array2<f32>) {
+        (
+            Array::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 23) as f32 / 23.0 - 0.5),
+            Array::from_shape_fn((n, k), |(i, j)| ((i * 5 + j) % 19) as f32 / 19.0 - 0.5),
+            Array::from_shape_fn((m, n), |(i, j)| ((i + 3 * j) % 11) as f32 / 11.0 - 0.5),
+        )
+    }
+
     #[test]
     fn custom_kernels_agree_with_gemm_for_odd_shapes_and_tails() {
         for (m, n, k) in ODD_SHAPES {
-            let x =
-                Array::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 23) as f32 / 23.0 - 0.5);
-            let w = Array::from_shape_fn((n, k), |(i, j)| ((i * 5 + j) % 19) as f32 / 19.0 - 0.5);
-            let dy = Array::from_shape_fn((m, n), |(i, j)| ((i + 3 * j) % 11) as f32 / 11.0 - 0.5);
+            let (x, w, dy) = operands(m, n, k);
             let want_y = x.dot(&w.t());
             let want_dw = dy.t().dot(&x);
             let mut y = Array2::ones((m, n));
@@ -1073,10 +1079,7 @@ mod tests {
             (100, 10, 50),
             (11, 130, 64),
         ] {
-            let x =
-                Array::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 23) as f32 / 23.0 - 0.5);
-            let w = Array::from_shape_fn((n, k), |(i, j)| ((i * 5 + j) % 19) as f32 / 19.0 - 0.5);
-            let dy = Array::from_shape_fn((m, n), |(i, j)| ((i + 3 * j) % 11) as f32 / 11.0 - 0.5);
+            let (x, w, dy) = operands(m, n, k);
             let chain =
                 |a: &[f32], b: &[f32]| a.iter().zip(b).fold(0.0f32, |s, (&p, &q)| p.mul_add(q, s));
             let mut dx = Array2::zeros((m, k));
@@ -1331,9 +1334,7 @@ mod tests {
     }
 
     fn same_on_any_thread_count(m: usize, n: usize, k: usize) {
-        let x = Array::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 23) as f32 / 23.0 - 0.5);
-        let w = Array::from_shape_fn((n, k), |(i, j)| ((i * 5 + j) % 19) as f32 / 19.0 - 0.5);
-        let dy = Array::from_shape_fn((m, n), |(i, j)| ((i + 3 * j) % 11) as f32 / 11.0 - 0.5);
+        let (x, w, dy) = operands(m, n, k);
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
