@@ -55,8 +55,9 @@ impl<T: Scalar> BatchStats<T> {
     }
 }
 
-/// The two row-major operands and the per-column values of [`chunk_sums`].
-type Operands<'a, T> = (&'a [T], &'a [T], &'a [T]);
+/// The two row-major operands and the per-column values (none: 0 for every column) of
+/// [`column_sums`].
+type Operands<'a, T> = (&'a [T], &'a [T], Option<&'a [T]>);
 
 /// Columns per vector of sums in [`column_sums`].
 const CHUNK: usize = 16;
@@ -73,7 +74,7 @@ const CHUNK: usize = 16;
 /// 3,000 calls, on the AMD EPYC of docs/SPEED.md). Each sum is the same either way.
 #[inline(always)]
 fn column_sums<T: Scalar>(
-    (a, b, p): (&[T], &[T], Option<&[T]>),
+    (a, b, p): Operands<'_, T>,
     out: &mut [T],
     term: impl Fn(T, T, T) -> T + Copy,
 ) {
@@ -81,19 +82,12 @@ fn column_sums<T: Scalar>(
     if width == 0 {
         return;
     }
-    let zeros;
-    let p = match p {
-        Some(p) => p,
-        None => {
-            zeros = vec![T::zero(); width];
-            &zeros
-        }
-    };
-    assert!(a.len() == b.len() && p.len() == width && a.len() % width == 0);
+    assert!(a.len() == b.len() && p.is_none_or(|p| p.len() == width) && a.len() % width == 0);
     if width < CHUNK {
         for (j, o) in out.iter_mut().enumerate() {
             let rows = a.chunks_exact(width).zip(b.chunks_exact(width));
-            *o = rows.fold(T::zero(), |s, (ra, rb)| s + term(ra[j], rb[j], p[j]));
+            let pj = p.map_or(T::zero(), |p| p[j]);
+            *o = rows.fold(T::zero(), |s, (ra, rb)| s + term(ra[j], rb[j], pj));
         }
         return;
     }
@@ -122,7 +116,7 @@ fn chunk_sums<T: Scalar, const N: usize>(
     term: impl Fn(T, T, T) -> T,
 ) {
     let chunk = |r: &[T], c: usize| -> [T; CHUNK] { r[c..c + CHUNK].try_into().expect("16") };
-    let pc = starts.map(|c| chunk(p, c));
+    let pc = starts.map(|c| p.map_or([T::zero(); CHUNK], |p| chunk(p, c)));
     let mut acc = [[T::zero(); CHUNK]; N];
     for (ra, rb) in a.chunks_exact(width).zip(b.chunks_exact(width)) {
         for g in 0..N {
